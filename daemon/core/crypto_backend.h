@@ -1,0 +1,82 @@
+// CryptoBackend: the boundary to the library that does the math (mbedTLS today).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/secret_bytes.h"
+
+namespace keychaind {
+
+enum class KeyKind : uint8_t { Aes256 = 1, Rsa = 2, EcP256 = 3, EcP384 = 4 };
+std::string_view key_kind_name(KeyKind k) noexcept;
+
+// Wire values of SIGN's algorithm field; the input is always the digest (or, for
+// RsaPkcs1Raw, a caller-built DigestInfo as PKCS#11's CKM_RSA_PKCS takes it).
+enum class SignAlgorithm : uint8_t {
+    RsaPkcs1Sha256 = 1,
+    RsaPkcs1Sha384 = 2,
+    RsaPkcs1Sha512 = 3,
+    RsaPssSha256 = 4,
+    RsaPssSha384 = 5,
+    RsaPssSha512 = 6,
+    EcdsaSha256 = 7,
+    EcdsaSha384 = 8,
+    EcdsaSha512 = 9,
+    RsaPkcs1Raw = 10,
+};
+enum class DecryptAlgorithm : uint8_t { RsaOaepSha1 = 1, RsaOaepSha256 = 2 };
+
+bool sign_algorithm_valid(uint8_t v) noexcept;
+bool decrypt_algorithm_valid(uint8_t v) noexcept;
+std::string_view sign_algorithm_name(SignAlgorithm a) noexcept;
+// Digest length the algorithm expects, 0 when any length up to the key size is accepted.
+size_t sign_algorithm_digest_size(SignAlgorithm a) noexcept;
+bool sign_algorithm_is_rsa(SignAlgorithm a) noexcept;
+
+// A parsed private key, ready to sign many times. Thread-safe.
+class PrivateKey {
+public:
+    virtual ~PrivateKey() = default;
+    virtual KeyKind kind() const = 0;
+    virtual unsigned bits() const = 0;
+    virtual const std::vector<uint8_t>& public_key_der() const = 0;  // SubjectPublicKeyInfo
+    // Throws KeychainError (BadRequest for a digest that does not fit, Unsupported for an
+    // algorithm the key cannot do).
+    virtual std::vector<uint8_t> sign(SignAlgorithm alg, std::span<const uint8_t> digest) const = 0;
+    virtual SecretBytes decrypt(DecryptAlgorithm alg, std::span<const uint8_t> ciphertext) const = 0;
+};
+
+class CryptoBackend {
+public:
+    virtual ~CryptoBackend() = default;
+    virtual std::string_view name() const = 0;
+    // PEM (PKCS#1, PKCS#8, SEC1) or DER. Only RSA 2048-4096 and EC P-256/P-384 are accepted;
+    // anything else throws KeychainError(Unsupported) naming what was found.
+    virtual std::unique_ptr<PrivateKey> parse_private_key(std::span<const uint8_t> pem_or_der) const = 0;
+    // A PEM (or DER) certificate chain; each certificate's DER, leaf first.
+    virtual std::vector<std::vector<uint8_t>> parse_certificates(std::span<const uint8_t> pem) const = 0;
+    // SubjectPublicKeyInfo DER of a certificate.
+    virtual std::vector<uint8_t> certificate_public_key(std::span<const uint8_t> cert_der) const = 0;
+    virtual bool verify(std::span<const uint8_t> spki_der, SignAlgorithm alg,
+                        std::span<const uint8_t> digest, std::span<const uint8_t> signature) const = 0;
+    virtual void random(std::span<uint8_t> out) const = 0;
+    virtual void sha256(std::span<const uint8_t> in, uint8_t out[32]) const = 0;
+    // AES-256-GCM with a 12-byte nonce and a 16-byte tag.
+    virtual void aes256_gcm_encrypt(std::span<const uint8_t> key, std::span<const uint8_t> nonce,
+                                    std::span<const uint8_t> aad, std::span<const uint8_t> plaintext,
+                                    std::span<uint8_t> ciphertext, std::span<uint8_t> tag) const = 0;
+    // false when the tag does not authenticate; plaintext is then zeroed.
+    virtual bool aes256_gcm_decrypt(std::span<const uint8_t> key, std::span<const uint8_t> nonce,
+                                    std::span<const uint8_t> aad, std::span<const uint8_t> ciphertext,
+                                    std::span<const uint8_t> tag, std::span<uint8_t> plaintext) const = 0;
+};
+
+// The backend chosen at build time.
+const CryptoBackend& crypto_backend();
+
+}  // namespace keychaind

@@ -1,0 +1,344 @@
+// CryptoBackend on mbedTLS 2.28.
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecdsa.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/gcm.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/rsa.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/x509_crt.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "core/crypto_backend.h"
+#include "core/error.h"
+
+namespace keychaind {
+namespace {
+
+std::string mbed_error(int rc) { return "mbedTLS error -0x" + [&] {
+        char b[16];
+        snprintf(b, sizeof b, "%04x", static_cast<unsigned>(-rc));
+        return std::string(b);
+    }(); }
+
+// One DRBG per thread: mbedtls_ctr_drbg_random is not safe to share without a lock.
+struct ThreadRng {
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    ThreadRng() {
+        mbedtls_entropy_init(&entropy);
+        mbedtls_ctr_drbg_init(&drbg);
+        static const char kPers[] = "keychaind";
+        if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
+                                  reinterpret_cast<const unsigned char*>(kPers), sizeof kPers) != 0)
+            throw KeychainError(ErrorCode::Internal, "cannot seed the random generator");
+    }
+    ~ThreadRng() {
+        mbedtls_ctr_drbg_free(&drbg);
+        mbedtls_entropy_free(&entropy);
+    }
+};
+ThreadRng& thread_rng() {
+    thread_local ThreadRng rng;
+    return rng;
+}
+int rng_callback(void*, unsigned char* out, size_t n) {
+    return mbedtls_ctr_drbg_random(&thread_rng().drbg, out, n);
+}
+
+mbedtls_md_type_t md_of(SignAlgorithm a) {
+    switch (sign_algorithm_digest_size(a)) {
+        case 32: return MBEDTLS_MD_SHA256;
+        case 48: return MBEDTLS_MD_SHA384;
+        case 64: return MBEDTLS_MD_SHA512;
+        default: return MBEDTLS_MD_NONE;
+    }
+}
+bool is_pss(SignAlgorithm a) {
+    return a == SignAlgorithm::RsaPssSha256 || a == SignAlgorithm::RsaPssSha384 ||
+           a == SignAlgorithm::RsaPssSha512;
+}
+
+// PEM input must be NUL-terminated for mbedTLS; the copy lives in the secure arena.
+SecretBytes nul_terminated(std::span<const uint8_t> in) {
+    SecretBytes b(in.size() + 1);
+    std::memcpy(b.data(), in.data(), in.size());
+    return b;
+}
+bool looks_like_pem(std::span<const uint8_t> in) {
+    static constexpr std::string_view kBegin = "-----BEGIN";
+    std::string_view s(reinterpret_cast<const char*>(in.data()), in.size());
+    return s.find(kBegin) != std::string_view::npos;
+}
+
+std::vector<uint8_t> write_spki(mbedtls_pk_context* pk) {
+    std::vector<uint8_t> buf(2048);
+    int n = mbedtls_pk_write_pubkey_der(pk, buf.data(), buf.size());
+    if (n <= 0) throw KeychainError(ErrorCode::Internal, "cannot encode public key: " + mbed_error(n));
+    return {buf.end() - n, buf.end()};
+}
+
+class MbedPrivateKey final : public PrivateKey {
+public:
+    explicit MbedPrivateKey(std::span<const uint8_t> input) {
+        mbedtls_pk_init(&pk_);
+        int rc;
+        if (looks_like_pem(input)) {
+            SecretBytes z = nul_terminated(input);
+            rc = mbedtls_pk_parse_key(&pk_, z.data(), z.size(), nullptr, 0);
+        } else {
+            rc = mbedtls_pk_parse_key(&pk_, input.data(), input.size(), nullptr, 0);
+        }
+        if (rc != 0) {
+            mbedtls_pk_free(&pk_);
+            throw KeychainError(ErrorCode::BadRequest,
+                                "private key does not parse as PEM/DER PKCS#1, PKCS#8 or SEC1 "
+                                "(unencrypted) (" + mbed_error(rc) + ")");
+        }
+        try {
+            classify();
+            spki_ = write_spki(&pk_);
+        } catch (...) {
+            mbedtls_pk_free(&pk_);
+            throw;
+        }
+    }
+    ~MbedPrivateKey() override { mbedtls_pk_free(&pk_); }
+    MbedPrivateKey(const MbedPrivateKey&) = delete;
+    MbedPrivateKey& operator=(const MbedPrivateKey&) = delete;
+
+    KeyKind kind() const override { return kind_; }
+    unsigned bits() const override { return bits_; }
+    const std::vector<uint8_t>& public_key_der() const override { return spki_; }
+
+    std::vector<uint8_t> sign(SignAlgorithm alg, std::span<const uint8_t> digest) const override {
+        const size_t want = sign_algorithm_digest_size(alg);
+        if (want != 0 && digest.size() != want)
+            throw KeychainError(ErrorCode::BadRequest,
+                                std::string(sign_algorithm_name(alg)) + " needs a " +
+                                    std::to_string(want) + "-byte digest, got " +
+                                    std::to_string(digest.size()));
+        const bool rsa_alg = sign_algorithm_is_rsa(alg);
+        if (rsa_alg != (kind_ == KeyKind::Rsa))
+            throw KeychainError(ErrorCode::Unsupported, std::string(sign_algorithm_name(alg)) +
+                                                            " does not fit a " +
+                                                            std::string(key_kind_name(kind_)) + " key");
+        // RSA keeps the padding mode in the context and ECP may fill its comb table lazily:
+        // both mutate the context, so one signature at a time per key.
+        std::lock_guard lk(mu_);
+        if (rsa_alg) {
+            mbedtls_rsa_context* rsa = mbedtls_pk_rsa(pk_);
+            std::vector<uint8_t> sig(mbedtls_rsa_get_len(rsa));
+            int rc;
+            if (alg == SignAlgorithm::RsaPkcs1Raw) {
+                if (digest.empty() || digest.size() + 11 > sig.size())
+                    throw KeychainError(ErrorCode::BadRequest,
+                                        "rsa-pkcs1-raw input must be 1.." +
+                                            std::to_string(sig.size() - 11) + " bytes");
+                rc = mbedtls_rsa_rsassa_pkcs1_v15_sign(rsa, rng_callback, nullptr,
+                                                       MBEDTLS_RSA_PRIVATE, MBEDTLS_MD_NONE,
+                                                       static_cast<unsigned>(digest.size()),
+                                                       digest.data(), sig.data());
+            } else if (is_pss(alg)) {
+                mbedtls_rsa_set_padding(rsa, MBEDTLS_RSA_PKCS_V21, md_of(alg));
+                rc = mbedtls_rsa_rsassa_pss_sign(rsa, rng_callback, nullptr, MBEDTLS_RSA_PRIVATE,
+                                                 md_of(alg), 0, digest.data(), sig.data());
+            } else {
+                rc = mbedtls_rsa_rsassa_pkcs1_v15_sign(rsa, rng_callback, nullptr,
+                                                       MBEDTLS_RSA_PRIVATE, md_of(alg), 0,
+                                                       digest.data(), sig.data());
+            }
+            if (rc != 0) throw KeychainError(ErrorCode::Internal, "RSA sign failed: " + mbed_error(rc));
+            return sig;
+        }
+        std::vector<uint8_t> sig(MBEDTLS_ECDSA_MAX_LEN);
+        size_t len = 0;
+        int rc = mbedtls_ecdsa_write_signature(mbedtls_pk_ec(pk_), md_of(alg), digest.data(),
+                                               digest.size(), sig.data(), &len, rng_callback,
+                                               nullptr);
+        if (rc != 0) throw KeychainError(ErrorCode::Internal, "ECDSA sign failed: " + mbed_error(rc));
+        sig.resize(len);
+        return sig;
+    }
+
+    SecretBytes decrypt(DecryptAlgorithm alg, std::span<const uint8_t> ct) const override {
+        if (kind_ != KeyKind::Rsa)
+            throw KeychainError(ErrorCode::Unsupported, "decrypt needs an RSA key");
+        std::lock_guard lk(mu_);
+        mbedtls_rsa_context* rsa = mbedtls_pk_rsa(pk_);
+        const size_t k = mbedtls_rsa_get_len(rsa);
+        if (ct.size() != k)
+            throw KeychainError(ErrorCode::BadRequest, "RSA-OAEP ciphertext must be " +
+                                                           std::to_string(k) + " bytes, got " +
+                                                           std::to_string(ct.size()));
+        const mbedtls_md_type_t md =
+            alg == DecryptAlgorithm::RsaOaepSha1 ? MBEDTLS_MD_SHA1 : MBEDTLS_MD_SHA256;
+        mbedtls_rsa_set_padding(rsa, MBEDTLS_RSA_PKCS_V21, md);
+        SecretBytes out(k);
+        size_t olen = 0;
+        int rc = mbedtls_rsa_rsaes_oaep_decrypt(rsa, rng_callback, nullptr, MBEDTLS_RSA_PRIVATE,
+                                                nullptr, 0, &olen, ct.data(), out.data(), out.size());
+        if (rc != 0) throw KeychainError(ErrorCode::BadRequest, "RSA-OAEP decryption failed");
+        out.truncate(olen);
+        return out;
+    }
+
+private:
+    void classify() {
+        switch (mbedtls_pk_get_type(&pk_)) {
+            case MBEDTLS_PK_RSA: {
+                kind_ = KeyKind::Rsa;
+                bits_ = static_cast<unsigned>(mbedtls_pk_get_bitlen(&pk_));
+                if (bits_ < 2048 || bits_ > 4096)
+                    throw KeychainError(ErrorCode::Unsupported,
+                                        "RSA key of " + std::to_string(bits_) +
+                                            " bits; only 2048 to 4096 are accepted");
+                return;
+            }
+            case MBEDTLS_PK_ECKEY:
+            case MBEDTLS_PK_ECKEY_DH:
+            case MBEDTLS_PK_ECDSA: {
+                const auto gid = mbedtls_pk_ec(pk_)->grp.id;
+                if (gid == MBEDTLS_ECP_DP_SECP256R1) {
+                    kind_ = KeyKind::EcP256;
+                    bits_ = 256;
+                } else if (gid == MBEDTLS_ECP_DP_SECP384R1) {
+                    kind_ = KeyKind::EcP384;
+                    bits_ = 384;
+                } else {
+                    throw KeychainError(ErrorCode::Unsupported,
+                                        "EC key on an unsupported curve; only P-256 and P-384");
+                }
+                return;
+            }
+            default:
+                throw KeychainError(ErrorCode::Unsupported, std::string("unsupported key type ") +
+                                                                mbedtls_pk_get_name(&pk_));
+        }
+    }
+
+    mutable mbedtls_pk_context pk_;
+    mutable std::mutex mu_;
+    KeyKind kind_ = KeyKind::Rsa;
+    unsigned bits_ = 0;
+    std::vector<uint8_t> spki_;
+};
+
+struct PkHolder {
+    mbedtls_pk_context pk;
+    PkHolder() { mbedtls_pk_init(&pk); }
+    ~PkHolder() { mbedtls_pk_free(&pk); }
+};
+struct CrtHolder {
+    mbedtls_x509_crt crt;
+    CrtHolder() { mbedtls_x509_crt_init(&crt); }
+    ~CrtHolder() { mbedtls_x509_crt_free(&crt); }
+};
+
+class MbedBackend final : public CryptoBackend {
+public:
+    std::string_view name() const override { return "mbedtls-2.28"; }
+
+    std::unique_ptr<PrivateKey> parse_private_key(std::span<const uint8_t> in) const override {
+        return std::make_unique<MbedPrivateKey>(in);
+    }
+
+    std::vector<std::vector<uint8_t>> parse_certificates(std::span<const uint8_t> in) const override {
+        CrtHolder h;
+        int rc;
+        if (looks_like_pem(in)) {
+            std::vector<uint8_t> z(in.begin(), in.end());
+            z.push_back(0);
+            rc = mbedtls_x509_crt_parse(&h.crt, z.data(), z.size());
+        } else {
+            rc = mbedtls_x509_crt_parse_der(&h.crt, in.data(), in.size());
+        }
+        if (rc != 0)
+            throw KeychainError(ErrorCode::BadRequest,
+                                rc > 0 ? std::to_string(rc) + " certificate(s) in the chain do not parse"
+                                       : "certificate does not parse (" + mbed_error(rc) + ")");
+        std::vector<std::vector<uint8_t>> out;
+        for (const mbedtls_x509_crt* c = &h.crt; c != nullptr && c->raw.len != 0; c = c->next)
+            out.emplace_back(c->raw.p, c->raw.p + c->raw.len);
+        if (out.empty()) throw KeychainError(ErrorCode::BadRequest, "no certificate found");
+        return out;
+    }
+
+    std::vector<uint8_t> certificate_public_key(std::span<const uint8_t> der) const override {
+        CrtHolder h;
+        int rc = mbedtls_x509_crt_parse_der(&h.crt, der.data(), der.size());
+        if (rc != 0) throw KeychainError(ErrorCode::BadRequest, "certificate does not parse");
+        return write_spki(&h.crt.pk);
+    }
+
+    bool verify(std::span<const uint8_t> spki, SignAlgorithm alg, std::span<const uint8_t> digest,
+                std::span<const uint8_t> sig) const override {
+        PkHolder h;
+        if (mbedtls_pk_parse_public_key(&h.pk, spki.data(), spki.size()) != 0) return false;
+        const mbedtls_md_type_t md = md_of(alg);
+        if (alg == SignAlgorithm::RsaPkcs1Raw) {
+            if (mbedtls_pk_get_type(&h.pk) != MBEDTLS_PK_RSA) return false;
+            mbedtls_rsa_context* rsa = mbedtls_pk_rsa(h.pk);
+            if (sig.size() != mbedtls_rsa_get_len(rsa)) return false;
+            return mbedtls_rsa_rsassa_pkcs1_v15_verify(rsa, nullptr, nullptr, MBEDTLS_RSA_PUBLIC,
+                                                       MBEDTLS_MD_NONE,
+                                                       static_cast<unsigned>(digest.size()),
+                                                       digest.data(), sig.data()) == 0;
+        }
+        if (is_pss(alg)) {
+            mbedtls_pk_rsassa_pss_options opts{md, MBEDTLS_RSA_SALT_LEN_ANY};
+            return mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &opts, &h.pk, md, digest.data(),
+                                         digest.size(), sig.data(), sig.size()) == 0;
+        }
+        return mbedtls_pk_verify(&h.pk, md, digest.data(), digest.size(), sig.data(), sig.size()) == 0;
+    }
+
+    void random(std::span<uint8_t> out) const override {
+        if (rng_callback(nullptr, out.data(), out.size()) != 0)
+            throw KeychainError(ErrorCode::Internal, "random generator failed");
+    }
+
+    void sha256(std::span<const uint8_t> in, uint8_t out[32]) const override {
+        mbedtls_sha256_ret(in.data(), in.size(), out, 0);
+    }
+
+    void aes256_gcm_encrypt(std::span<const uint8_t> key, std::span<const uint8_t> nonce,
+                            std::span<const uint8_t> aad, std::span<const uint8_t> pt,
+                            std::span<uint8_t> ct, std::span<uint8_t> tag) const override {
+        mbedtls_gcm_context g;
+        mbedtls_gcm_init(&g);
+        int rc = mbedtls_gcm_setkey(&g, MBEDTLS_CIPHER_ID_AES, key.data(), 256);
+        if (rc == 0)
+            rc = mbedtls_gcm_crypt_and_tag(&g, MBEDTLS_GCM_ENCRYPT, pt.size(), nonce.data(),
+                                           nonce.size(), aad.data(), aad.size(), pt.data(),
+                                           ct.data(), tag.size(), tag.data());
+        mbedtls_gcm_free(&g);
+        if (rc != 0) throw KeychainError(ErrorCode::Internal, "AES-GCM failed: " + mbed_error(rc));
+    }
+
+    bool aes256_gcm_decrypt(std::span<const uint8_t> key, std::span<const uint8_t> nonce,
+                            std::span<const uint8_t> aad, std::span<const uint8_t> ct,
+                            std::span<const uint8_t> tag, std::span<uint8_t> pt) const override {
+        mbedtls_gcm_context g;
+        mbedtls_gcm_init(&g);
+        int rc = mbedtls_gcm_setkey(&g, MBEDTLS_CIPHER_ID_AES, key.data(), 256);
+        if (rc == 0)
+            rc = mbedtls_gcm_auth_decrypt(&g, ct.size(), nonce.data(), nonce.size(), aad.data(),
+                                          aad.size(), tag.data(), tag.size(), ct.data(), pt.data());
+        mbedtls_gcm_free(&g);
+        if (rc != 0) secure_wipe(pt.data(), pt.size());
+        return rc == 0;
+    }
+};
+
+}  // namespace
+
+const CryptoBackend& crypto_backend() {
+    static const MbedBackend backend;
+    return backend;
+}
+
+}  // namespace keychaind
