@@ -1,6 +1,7 @@
 // Log sink: a whole line per write(2), so concurrent threads never interleave within a line.
 #include "core/log.h"
 
+#include <syslog.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,17 +13,27 @@ namespace keychaind::log {
 namespace {
 std::atomic<Level> g_level{Level::Info};
 std::atomic<bool> g_syslog{false};
+std::atomic<bool> g_use_syslog{false};
+constexpr int kSyslogPriorities[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR};
 constexpr const char* kNames[] = {"debug", "info", "warning", "error"};
 constexpr const char* kPriorities[] = {"<7>", "<6>", "<4>", "<3>"};
 }  // namespace
 
 void set_level(Level l) { g_level = l; }
 void set_syslog_prefix(bool on) { g_syslog = on; }
+void use_syslog() {
+    openlog("keychaind", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    g_use_syslog = true;
+}
 
 void write(Level l, std::string_view message) {
     if (l < g_level.load()) return;
-    std::string line;
     const auto idx = static_cast<size_t>(l);
+    if (g_use_syslog) {
+        syslog(kSyslogPriorities[idx], "%.*s", static_cast<int>(message.size()), message.data());
+        return;
+    }
+    std::string line;
     if (g_syslog) {
         line = kPriorities[idx];
     } else {

@@ -11,6 +11,8 @@ enum class Level { Debug = 0, Info = 1, Warning = 2, Error = 3 };
 void set_level(Level l);
 // With a journal on stderr, lines carry "<N>" syslog priority prefixes.
 void set_syslog_prefix(bool on);
+// After daemonizing: lines go to syslog(3) instead of stderr.
+void use_syslog();
 void write(Level l, std::string_view message);
 inline void debug(std::string_view m) { write(Level::Debug, m); }
 inline void info(std::string_view m) { write(Level::Info, m); }

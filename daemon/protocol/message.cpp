@@ -192,7 +192,7 @@ std::span<const uint8_t> MessageBuilder::body() const {
     return framed_ ? std::span<const uint8_t>(buf_).subspan(kLengthPrefixSize)
                    : std::span<const uint8_t>(buf_);
 }
-WipingBuffer MessageBuilder::finish() && {
+WipingBuffer MessageBuilder::finish() {
     if (framed_) put_be32(buf_.data(), static_cast<uint32_t>(buf_.size() - kLengthPrefixSize));
     return std::move(buf_);
 }

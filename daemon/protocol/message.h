@@ -61,7 +61,7 @@ public:
     MessageBuilder& nested(Tag t, const MessageBuilder& inner);
     static MessageBuilder fields_only();
     // The full frame, length prefix included.
-    WipingBuffer finish() &&;
+    WipingBuffer finish();  // leaves the builder empty
     std::span<const uint8_t> body() const;  // for nested builders
 
 private:

@@ -1,0 +1,162 @@
+// TOML config parsing and validation, every error with file and line.
+#include "config/config.h"
+
+#include <grp.h>
+
+#include <filesystem>
+#include <set>
+#include <toml++/toml.h>
+
+namespace keychaind {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Reader {
+public:
+    Reader(std::string file, std::string base_dir) : file_(std::move(file)), base_(std::move(base_dir)) {}
+
+    [[noreturn]] void fail(const toml::node* n, const std::string& why) const {
+        if (n != nullptr && n->source().begin.line != 0)
+            throw ConfigError(file_ + ":" + std::to_string(n->source().begin.line) + ": " + why);
+        throw ConfigError(file_ + ": " + why);
+    }
+
+    void check_keys(const toml::table& t, const std::string& where, std::set<std::string> allowed) const {
+        for (const auto& [k, v] : t)
+            if (!allowed.count(std::string(k.str())))
+                fail(&v, "unknown option \"" + std::string(k.str()) + "\" in " + where);
+    }
+
+    std::string str(const toml::table& t, const char* key, const std::string& def) const {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) return def;
+        if (!n->is_string()) fail(n, std::string(key) + " must be a string");
+        return n->as_string()->get();
+    }
+    bool boolean(const toml::table& t, const char* key, bool def) const {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) return def;
+        if (!n->is_boolean()) fail(n, std::string(key) + " must be true or false");
+        return n->as_boolean()->get();
+    }
+    uint32_t number(const toml::table& t, const char* key, uint32_t def, int64_t lo, int64_t hi) const {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) return def;
+        if (!n->is_integer()) fail(n, std::string(key) + " must be an integer");
+        const int64_t v = n->as_integer()->get();
+        if (v < lo || v > hi)
+            fail(n, std::string(key) + " is " + std::to_string(v) + "; allowed " + std::to_string(lo) +
+                        " to " + std::to_string(hi));
+        return static_cast<uint32_t>(v);
+    }
+    std::string path(const toml::table& t, const char* key, const std::string& def) const {
+        const std::string p = str(t, key, def);
+        return resolve(p, t.get(key));
+    }
+    std::string resolve(const std::string& p, const toml::node* n) const {
+        if (p.empty()) fail(n, "a path must not be empty");
+        if (p.find('\0') != std::string::npos) fail(n, "a path must not contain NUL");
+        return fs::path(p).is_absolute() ? p : (fs::path(base_) / p).lexically_normal().string();
+    }
+    const toml::table* table(const toml::table& t, const char* key) const {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) return nullptr;
+        if (!n->is_table()) fail(n, std::string("[") + key + "] must be a table");
+        return n->as_table();
+    }
+
+private:
+    std::string file_;
+    std::string base_;
+};
+
+log::Level parse_level(const Reader& r, const toml::node* n, const std::string& s) {
+    if (s == "debug") return log::Level::Debug;
+    if (s == "info") return log::Level::Info;
+    if (s == "warning") return log::Level::Warning;
+    if (s == "error") return log::Level::Error;
+    r.fail(n, "log_level \"" + s + "\" is not one of debug, info, warning, error");
+}
+
+}  // namespace
+
+Config load_config(const std::string& file) {
+    Config c;
+    c.path = file;
+    const std::string base = fs::absolute(fs::path(file)).parent_path().string();
+    Reader r(file, base);
+    toml::table root;
+    try {
+        root = toml::parse_file(file);
+    } catch (const toml::parse_error& e) {
+        const auto line = e.source().begin.line;
+        throw ConfigError(file + (line ? ":" + std::to_string(line) : std::string()) + ": " +
+                          std::string(e.description()));
+    }
+    r.check_keys(root, "the top level", {"daemon", "limits", "keys"});
+
+    if (const toml::table* d = r.table(root, "daemon")) {
+        r.check_keys(*d, "[daemon]", {"socket", "socket_mode", "socket_group", "workers",
+                                      "allow_unlocked_memory", "log_level"});
+        c.socket_path = r.path(*d, "socket", c.socket_path);
+        const std::string mode = r.str(*d, "socket_mode", "0660");
+        size_t used = 0;
+        unsigned long m = 0;
+        try {
+            m = std::stoul(mode, &used, 8);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != mode.size() || m > 0777)
+            r.fail(d->get("socket_mode"), "socket_mode \"" + mode + "\" is not an octal mode like \"0660\"");
+        if (m & 0007) r.fail(d->get("socket_mode"), "socket_mode must not grant access to others");
+        c.socket_mode = static_cast<mode_t>(m);
+        c.socket_group = r.str(*d, "socket_group", c.socket_group);
+        if (!c.socket_group.empty() && getgrnam(c.socket_group.c_str()) == nullptr)
+            r.fail(d->get("socket_group"), "socket_group \"" + c.socket_group + "\" does not exist");
+        c.workers = r.number(*d, "workers", 0, 0, 256);
+        c.allow_unlocked_memory = r.boolean(*d, "allow_unlocked_memory", false);
+        const std::string lvl = r.str(*d, "log_level", "info");
+        c.log_level = parse_level(r, d->get("log_level"), lvl);
+    }
+    if (const toml::table* l = r.table(root, "limits")) {
+        r.check_keys(*l, "[limits]", {"max_frame_bytes", "max_in_flight", "max_connections_per_uid",
+                                      "max_connections", "max_output_bytes", "max_wait_ms"});
+        c.max_frame_bytes = r.number(*l, "max_frame_bytes", c.max_frame_bytes, 1024, 1024 * 1024);
+        c.max_in_flight = r.number(*l, "max_in_flight", c.max_in_flight, 1, 65536);
+        c.max_connections_per_uid = r.number(*l, "max_connections_per_uid", c.max_connections_per_uid, 1, 65536);
+        c.max_connections = r.number(*l, "max_connections", c.max_connections, 1, 65536);
+        c.max_output_bytes = r.number(*l, "max_output_bytes", c.max_output_bytes, 64 * 1024, 1 << 30);
+        c.max_wait_ms = r.number(*l, "max_wait_ms", c.max_wait_ms, 1, 24 * 3600 * 1000);
+    }
+    if (const toml::table* k = r.table(root, "keys")) {
+        r.check_keys(*k, "[keys]", {"directories", "identity"});
+        if (const toml::node* dirs = k->get("directories")) {
+            if (!dirs->is_array()) r.fail(dirs, "directories must be an array of paths");
+            for (const auto& e : *dirs->as_array()) {
+                if (!e.is_string()) r.fail(&e, "directories must hold strings");
+                c.directories.push_back(r.resolve(e.as_string()->get(), &e));
+            }
+        }
+        if (const toml::node* ids = k->get("identity")) {
+            if (!ids->is_array_of_tables()) r.fail(ids, "[[keys.identity]] must be an array of tables");
+            std::set<std::string> names;
+            for (const auto& e : *ids->as_array()) {
+                const toml::table& t = *e.as_table();
+                r.check_keys(t, "[[keys.identity]]", {"name", "key", "certificate"});
+                IdentityConfig ic;
+                ic.name = r.str(t, "name", "");
+                if (ic.name.empty()) r.fail(&e, "an identity needs a name");
+                if (!names.insert(ic.name).second) r.fail(&e, "identity \"" + ic.name + "\" is defined twice");
+                if (!t.get("key")) r.fail(&e, "identity \"" + ic.name + "\" needs a key path");
+                ic.key_path = r.path(t, "key", "");
+                if (t.get("certificate")) ic.certificate_path = r.path(t, "certificate", "");
+                c.identities.push_back(std::move(ic));
+            }
+        }
+    }
+    return c;
+}
+
+}  // namespace keychaind

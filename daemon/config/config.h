@@ -1,0 +1,55 @@
+// Config: the daemon's TOML configuration (docs/config.md lists every option).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/log.h"
+
+namespace keychaind {
+
+struct IdentityConfig {
+    std::string name;
+    std::string key_path;
+    std::string certificate_path;  // empty: no certificate
+};
+
+struct Config {
+    std::string path;  // the file this came from
+
+    // [daemon]
+    std::string socket_path = "/run/keychaind/keychaind.sock";
+    mode_t socket_mode = 0660;
+    std::string socket_group = "keychain";  // empty: leave the group as created
+    unsigned workers = 0;                   // 0: one per CPU
+    bool allow_unlocked_memory = false;     // demo only: run even if memory cannot be locked
+    log::Level log_level = log::Level::Info;
+
+    // [limits]
+    uint32_t max_frame_bytes = 64 * 1024;
+    uint32_t max_in_flight = 128;
+    uint32_t max_connections_per_uid = 256;
+    uint32_t max_connections = 1024;
+    uint32_t max_output_bytes = 4 * 1024 * 1024;  // unread replies before a client is dropped
+    uint32_t max_wait_ms = 3600 * 1000;
+
+    // [keys]
+    std::vector<std::string> directories;
+    std::vector<IdentityConfig> identities;
+};
+
+// "FILE:LINE: reason" (or "FILE: reason" when no line applies).
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Reads and validates a config file. Relative paths inside it are taken relative to the file's
+// directory. Throws ConfigError.
+Config load_config(const std::string& path);
+
+}  // namespace keychaind

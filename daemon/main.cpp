@@ -1,0 +1,94 @@
+// keychaind: start-up — arguments, config, hardening, key sources, serve.
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+
+#include "config/config.h"
+#include "core/log.h"
+#include "core/secret_bytes.h"
+#include "file/directory_source.h"
+#include "file/identity_source.h"
+#include "process_hardening.h"
+#include "server/server.h"
+
+using namespace keychaind;
+
+namespace {
+
+std::vector<std::shared_ptr<KeySource>> make_sources(const Config& cfg) {
+    std::vector<std::shared_ptr<KeySource>> s;
+    if (!cfg.identities.empty()) s.push_back(std::make_shared<file::IdentitySource>(cfg.identities));
+    if (!cfg.directories.empty()) s.push_back(std::make_shared<file::DirectorySource>(cfg.directories));
+    return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"keychaind: hardware-backed key service"};
+    std::string config_path = "/etc/keychaind/keychaind.conf";
+    bool foreground = false;
+    bool check_only = false;
+    app.add_option("-c,--config", config_path, "configuration file (docs/config.md)");
+    app.add_flag("-f,--foreground", foreground, "stay in the foreground and log to stderr");
+    app.add_flag("--check-config", check_only, "validate the configuration and exit");
+    app.set_version_flag("--version", std::string("keychaind ") + KEYCHAIND_VERSION);
+    CLI11_PARSE(app, argc, argv);
+
+    // Before anything holds a secret.
+    try {
+        forbid_core_dumps_and_ptrace();
+    } catch (const std::exception& e) {
+        std::cerr << "keychaind: " << e.what() << "\n";
+        return 1;
+    }
+    umask(077);
+
+    Config cfg;
+    try {
+        cfg = load_config(config_path);
+    } catch (const std::exception& e) {
+        std::cerr << "keychaind: configuration error: " << e.what() << "\n";
+        return 2;
+    }
+    if (check_only) {
+        std::cout << config_path << ": ok\n";
+        return 0;
+    }
+    log::set_level(cfg.log_level);
+    if (std::getenv("JOURNAL_STREAM") != nullptr) log::set_syslog_prefix(true);
+    if (!foreground) {
+        daemonize();
+        log::use_syslog();
+    }
+
+    // Fork first (mlockall is not inherited), then lock before any key is read.
+    if (const std::string why = lock_all_memory(); !why.empty()) {
+        if (!cfg.allow_unlocked_memory) {
+            log::error("cannot lock memory: " + why +
+                       " (allow_unlocked_memory = true runs without it, for demos only)");
+            return 1;
+        }
+        log::warning("running WITHOUT locked memory (allow_unlocked_memory = true; demo only): " + why);
+        secure_arena::set_require_locked(false);
+    }
+
+    Server::block_signals();
+    try {
+        Keychain keychain;
+        Server server(cfg, make_sources, keychain);
+        server.start();
+        sd_notify(0, "READY=1\nSTATUS=serving");
+        server.run();
+        sd_notify(0, "STOPPING=1");
+    } catch (const std::exception& e) {
+        log::error(e.what());
+        return 1;
+    }
+    log::info("keychain emptied; exiting");
+    return 0;
+}

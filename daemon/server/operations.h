@@ -1,0 +1,63 @@
+// Operations: the request handlers that need no waiting (everything but WAIT, SUBSCRIBE, DISCOVER).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+
+#include "core/error.h"
+#include "core/keychain.h"
+#include "protocol/message.h"
+#include "server/peer_identity.h"
+
+namespace keychaind {
+
+// State the handlers share across threads.
+struct DaemonState {
+    std::atomic<bool> locked{false};
+    std::mutex lock_mu;
+    SecretBytes lock_password_hash;  // SHA-256 of LOCK's password; empty when LOCK had none
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    uid_t daemon_uid = 0;
+};
+
+// Builds an error reply frame.
+WipingBuffer error_reply(uint32_t request_id, ErrorCode code, std::string_view message);
+// Appends KEY_INFO's nested fields.
+wire::MessageBuilder key_info_fields(const KeyInfo& info);
+// KEY_ID or LABEL (or TARGET_KEY_ID / TARGET_LABEL); throws BadRequest if neither or malformed.
+KeySelector selector_from(const wire::Message& m, wire::Tag id_tag, wire::Tag label_tag);
+
+class Operations {
+public:
+    Operations(Keychain& keychain, DaemonState& state) : keychain_(keychain), state_(state) {}
+
+    // Refuses unknown tags and non-admin peers for admin operations. Throws KeychainError.
+    void check_request(wire::Opcode op, const wire::Message& req, const PeerIdentity& peer) const;
+    // Crypto runs on a worker; the rest is cheap enough for the loop thread.
+    static bool runs_on_worker(wire::Opcode op);
+    static bool is_admin(wire::Opcode op);
+    // Executes one of the self-contained operations. Throws KeychainError (or DecodeError).
+    WipingBuffer run(wire::Opcode op, const wire::Message& req, const PeerIdentity& peer);
+
+private:
+    void require_unlocked() const;
+    WipingBuffer status(const wire::Message& req);
+    WipingBuffer list_keys(const wire::Message& req);
+    WipingBuffer get_public(const wire::Message& req);
+    WipingBuffer sign(const wire::Message& req);
+    WipingBuffer decrypt(const wire::Message& req);
+    WipingBuffer generate_data_key(const wire::Message& req);
+    WipingBuffer wrap(const wire::Message& req);
+    WipingBuffer unwrap(const wire::Message& req);
+    WipingBuffer rewrap(const wire::Message& req);
+    WipingBuffer provide(const wire::Message& req, const PeerIdentity& peer);
+    WipingBuffer forget(const wire::Message& req);
+    WipingBuffer lock(const wire::Message& req);
+    WipingBuffer unlock(const wire::Message& req);
+
+    Keychain& keychain_;
+    DaemonState& state_;
+};
+
+}  // namespace keychaind

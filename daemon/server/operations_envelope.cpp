@@ -1,0 +1,94 @@
+// GENERATE_DATA_KEY, WRAP, UNWRAP, REWRAP over KCW1.
+#include "core/envelope.h"
+#include "core/error.h"
+#include "server/operations.h"
+
+namespace keychaind {
+
+using wire::MessageBuilder;
+using wire::Opcode;
+using wire::Tag;
+
+namespace {
+
+uint8_t reply_opcode(Opcode op) {
+    return static_cast<uint8_t>(static_cast<uint8_t>(op) | static_cast<uint8_t>(Opcode::ReplyBit));
+}
+
+std::span<const uint8_t> context_of(const wire::Message& req) {
+    auto c = req.get(Tag::Context);
+    return c ? *c : std::span<const uint8_t>{};
+}
+
+// The KEK must be an AES key: its id names it inside every wrapped key.
+std::shared_ptr<const Key> kek(const Keychain& kc, const KeySelector& sel) {
+    auto key = kc.get(sel);
+    if (!(key->usages() & kUsageWrap))
+        throw KeychainError(ErrorCode::Unsupported, "key " + key->id().hex() + " is not a key-encryption key");
+    return key;
+}
+
+envelope::WrappedView parse_wrapped(const wire::Message& req) {
+    const auto w = req.get(Tag::Wrapped);
+    if (!w) throw KeychainError(ErrorCode::BadRequest, "WRAPPED is missing");
+    auto view = envelope::parse(*w);
+    if (!view)
+        throw KeychainError(ErrorCode::BadRequest,
+                            "WRAPPED is not a KCW1 wrapped key (magic \"KCW1\", " +
+                                std::to_string(envelope::kOverhead + 1) + " to " +
+                                std::to_string(envelope::kOverhead + envelope::kMaxDataKeySize) + " bytes)");
+    return *view;
+}
+
+}  // namespace
+
+WipingBuffer Operations::generate_data_key(const wire::Message& req) {
+    require_unlocked();
+    const auto k = kek(keychain_, selector_from(req, Tag::KeyId, Tag::Label));
+    SecretBytes data_key(32);
+    crypto_backend().random(data_key.span());
+    const auto wrapped = envelope::wrap(k->id(), k->aes_material().span(), data_key.span(), context_of(req));
+    return MessageBuilder(reply_opcode(Opcode::GenerateDataKey), req.request_id)
+        .bytes(Tag::KeyId, k->id().bytes())
+        .bytes(Tag::DataKey, data_key.span())
+        .bytes(Tag::Wrapped, wrapped)
+        .finish();
+}
+
+WipingBuffer Operations::wrap(const wire::Message& req) {
+    require_unlocked();
+    const auto dk = req.get(Tag::DataKey);
+    if (!dk) throw KeychainError(ErrorCode::BadRequest, "WRAP needs DATA_KEY");
+    const auto k = kek(keychain_, selector_from(req, Tag::KeyId, Tag::Label));
+    const auto wrapped = envelope::wrap(k->id(), k->aes_material().span(), *dk, context_of(req));
+    return MessageBuilder(reply_opcode(Opcode::Wrap), req.request_id)
+        .bytes(Tag::KeyId, k->id().bytes())
+        .bytes(Tag::Wrapped, wrapped)
+        .finish();
+}
+
+WipingBuffer Operations::unwrap(const wire::Message& req) {
+    require_unlocked();
+    const auto view = parse_wrapped(req);
+    const auto k = kek(keychain_, KeySelector{view.kek_id, {}});
+    const SecretBytes dk = envelope::unwrap(k->aes_material().span(), view, context_of(req));
+    return MessageBuilder(reply_opcode(Opcode::Unwrap), req.request_id)
+        .bytes(Tag::KeyId, k->id().bytes())
+        .bytes(Tag::DataKey, dk.span())
+        .finish();
+}
+
+WipingBuffer Operations::rewrap(const wire::Message& req) {
+    require_unlocked();
+    const auto view = parse_wrapped(req);
+    const auto from = kek(keychain_, KeySelector{view.kek_id, {}});
+    const auto to = kek(keychain_, selector_from(req, Tag::TargetKeyId, Tag::TargetLabel));
+    const SecretBytes dk = envelope::unwrap(from->aes_material().span(), view, context_of(req));
+    const auto wrapped = envelope::wrap(to->id(), to->aes_material().span(), dk.span(), context_of(req));
+    return MessageBuilder(reply_opcode(Opcode::Rewrap), req.request_id)
+        .bytes(Tag::KeyId, to->id().bytes())
+        .bytes(Tag::Wrapped, wrapped)
+        .finish();
+}
+
+}  // namespace keychaind

@@ -1,0 +1,147 @@
+// What each request may carry, who may send it, and the shared field encoders.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <initializer_list>
+#include <vector>
+
+#include "core/error.h"
+#include "server/operations.h"
+
+namespace keychaind {
+
+using wire::Opcode;
+using wire::Tag;
+
+std::optional<PeerIdentity> peer_identity_of(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred)
+        return std::nullopt;
+    return PeerIdentity{cred.pid, cred.uid, cred.gid};
+}
+
+namespace {
+
+std::vector<Tag> allowed_tags(Opcode op) {
+    switch (op) {
+        case Opcode::Status: return {};
+        case Opcode::ListKeys: return {Tag::IncludeAbsent};
+        case Opcode::GetPublic: return {Tag::KeyId, Tag::Label};
+        case Opcode::Sign:
+        case Opcode::Decrypt: return {Tag::KeyId, Tag::Label, Tag::Algorithm, Tag::Data};
+        case Opcode::GenerateDataKey: return {Tag::KeyId, Tag::Label, Tag::Context};
+        case Opcode::Wrap: return {Tag::KeyId, Tag::Label, Tag::DataKey, Tag::Context};
+        case Opcode::Unwrap: return {Tag::Wrapped, Tag::Context};
+        case Opcode::Rewrap: return {Tag::Wrapped, Tag::Context, Tag::TargetKeyId, Tag::TargetLabel};
+        case Opcode::Discover: return {};
+        case Opcode::Provide: return {Tag::Passphrase, Tag::EncodedKey, Tag::Label, Tag::Expires};
+        case Opcode::Forget: return {Tag::KeyId, Tag::Label};
+        case Opcode::Lock:
+        case Opcode::Unlock: return {Tag::Passphrase};
+        case Opcode::Wait: return {Tag::KeyId, Tag::Label, Tag::TimeoutMs};
+        case Opcode::Subscribe: return {};
+        default: return {};
+    }
+}
+
+}  // namespace
+
+WipingBuffer error_reply(uint32_t request_id, ErrorCode code, std::string_view message) {
+    return wire::MessageBuilder(static_cast<uint8_t>(Opcode::Error), request_id)
+        .u8(Tag::ErrorCode, static_cast<uint8_t>(code))
+        .str(Tag::Message, message.substr(0, 1024))
+        .finish();
+}
+
+wire::MessageBuilder key_info_fields(const KeyInfo& i) {
+    auto b = wire::MessageBuilder::fields_only();
+    b.bytes(Tag::KeyId, i.id.bytes())
+        .str(Tag::Label, i.label)
+        .u8(Tag::Kind, static_cast<uint8_t>(i.kind))
+        .u32(Tag::Bits, i.bits)
+        .u8(Tag::Usages, i.usages);
+    for (const auto& s : i.sources) b.str(Tag::Source, s);
+    b.u8(Tag::Tethered, i.tethered ? 1 : 0);
+    if (i.expires)
+        b.u64(Tag::Expires, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                                      i.expires->time_since_epoch())
+                                                      .count()));
+    b.u8(Tag::Present, i.present ? 1 : 0);
+    return b;
+}
+
+KeySelector selector_from(const wire::Message& m, Tag id_tag, Tag label_tag) {
+    KeySelector s;
+    if (auto raw = m.get(id_tag)) {
+        s.id = KeyId::from_bytes(*raw);
+        if (!s.id)
+            throw KeychainError(ErrorCode::BadRequest,
+                                "a key id is 16 or 32 bytes, got " + std::to_string(raw->size()));
+        return s;
+    }
+    if (auto label = m.get_string(label_tag)) {
+        if (label->empty()) throw KeychainError(ErrorCode::BadRequest, "empty label");
+        s.label = *label;
+        return s;
+    }
+    throw KeychainError(ErrorCode::BadRequest, "no key given (KEY_ID or LABEL)");
+}
+
+bool Operations::runs_on_worker(Opcode op) {
+    switch (op) {
+        case Opcode::Sign:
+        case Opcode::Decrypt:
+        case Opcode::GenerateDataKey:
+        case Opcode::Wrap:
+        case Opcode::Unwrap:
+        case Opcode::Rewrap: return true;
+        default: return false;
+    }
+}
+
+bool Operations::is_admin(Opcode op) {
+    return op == Opcode::Provide || op == Opcode::Forget || op == Opcode::Lock || op == Opcode::Unlock;
+}
+
+void Operations::check_request(Opcode op, const wire::Message& req, const PeerIdentity& peer) const {
+    const auto allowed = allowed_tags(op);
+    for (const auto& f : req.fields) {
+        if (std::none_of(allowed.begin(), allowed.end(),
+                         [&](Tag t) { return static_cast<uint16_t>(t) == f.tag; }))
+            throw KeychainError(ErrorCode::BadRequest, "field " + std::to_string(f.tag) + " is not valid in " +
+                                                           std::string(wire::opcode_name(op)));
+    }
+    // Until the policy file lands, admin operations belong to root and the daemon's own user.
+    if (is_admin(op) && peer.uid != 0 && peer.uid != state_.daemon_uid)
+        throw KeychainError(ErrorCode::Denied, std::string(wire::opcode_name(op)) +
+                                                   " is an admin operation (root or the daemon's user)");
+}
+
+void Operations::require_unlocked() const {
+    if (state_.locked.load()) throw KeychainError(ErrorCode::Locked, "keychaind is locked");
+}
+
+WipingBuffer Operations::run(Opcode op, const wire::Message& req, const PeerIdentity& peer) {
+    switch (op) {
+        case Opcode::Status: return status(req);
+        case Opcode::ListKeys: return list_keys(req);
+        case Opcode::GetPublic: return get_public(req);
+        case Opcode::Sign: return sign(req);
+        case Opcode::Decrypt: return decrypt(req);
+        case Opcode::GenerateDataKey: return generate_data_key(req);
+        case Opcode::Wrap: return wrap(req);
+        case Opcode::Unwrap: return unwrap(req);
+        case Opcode::Rewrap: return rewrap(req);
+        case Opcode::Provide: return provide(req, peer);
+        case Opcode::Forget: return forget(req);
+        case Opcode::Lock: return lock(req);
+        case Opcode::Unlock: return unlock(req);
+        default:
+            throw KeychainError(ErrorCode::Internal,
+                                std::string(wire::opcode_name(op)) + " is not a self-contained operation");
+    }
+}
+
+}  // namespace keychaind

@@ -1,0 +1,487 @@
+// Server: accept, frame, dispatch to the loop or the workers, reply; WAIT, SUBSCRIBE, DISCOVER;
+// expiry; SIGHUP reload and SIGTERM shutdown.
+#include "server/server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace keychaind {
+
+using wire::MessageBuilder;
+using wire::Opcode;
+using wire::Tag;
+
+namespace {
+
+constexpr uint32_t kDefaultWaitMs = 30000;
+
+uint8_t reply_opcode(Opcode op) {
+    return static_cast<uint8_t>(static_cast<uint8_t>(op) | static_cast<uint8_t>(Opcode::ReplyBit));
+}
+
+sigset_t handled_signals() {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGTERM);
+    sigaddset(&s, SIGINT);
+    sigaddset(&s, SIGHUP);
+    return s;
+}
+
+bool selector_matches(const KeySelector& sel, const KeyInfo& info) {
+    return sel.id ? *sel.id == info.id : sel.label == info.label;
+}
+
+std::string describe(const KeyInfo& i) {
+    std::string s = "id=" + i.id.hex() + " label=\"" + log::escape(i.label) + "\" kind=" +
+                    std::string(key_kind_name(i.kind));
+    for (const auto& src : i.sources) s += " source=\"" + log::escape(src) + "\"";
+    return s;
+}
+
+}  // namespace
+
+void Server::block_signals() {
+    sigset_t s = handled_signals();
+    pthread_sigmask(SIG_BLOCK, &s, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+Server::Server(Config cfg, SourceFactory make_sources, Keychain& keychain)
+    : cfg_(std::move(cfg)),
+      make_sources_(std::move(make_sources)),
+      keychain_(keychain),
+      ops_(keychain_, state_) {
+    state_.daemon_uid = geteuid();
+    sources_ = make_sources_(cfg_);
+    pool_ = std::make_unique<WorkerPool>(cfg_.workers);
+    keychain_.set_listener([this](const KeyEvent& ev) {
+        const std::string what = describe(ev.info);
+        if (ev.type == KeyEventType::Added)
+            log::info("key added: " + what);
+        else
+            log::info("key removed (" + ev.reason + "): " + what);
+        loop_.post([this, ev] { on_key_event(ev); });
+    });
+}
+
+Server::~Server() {
+    keychain_.set_listener(nullptr);
+    pool_.reset();
+}
+
+void Server::start() {
+    listener_ = std::make_unique<Listener>(cfg_);
+    const int lfd = listener_->fd();
+    fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+    loop_.add(lfd, EPOLLIN, [this](uint32_t) { on_accept(); });
+
+    sigset_t s = handled_signals();
+    signal_fd_.reset(signalfd(-1, &s, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signal_fd_) throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
+    loop_.add(signal_fd_.get(), EPOLLIN, [this](uint32_t) { on_signal(); });
+
+    const size_t added = scan_sources();
+    log::info("listening on " + listener_->path() + "; " + std::to_string(added) + " key(s) loaded");
+    arm_expiry();
+}
+
+void Server::run() {
+    loop_.run();
+    log::info("shutting down");
+    for (auto& [id, c] : conns_) loop_.remove(c->fd.get());
+    conns_.clear();
+    keychain_.forget(nullptr, "shutdown");
+    listener_.reset();
+}
+
+// --- connections -------------------------------------------------------------------------
+
+void Server::on_accept() {
+    for (;;) {
+        UniqueFd fd(accept4(listener_->fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (!fd) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log::warning(std::string("accept: ") + std::strerror(errno));
+            return;
+        }
+        const auto peer = peer_identity_of(fd.get());
+        if (!peer) {
+            log::warning("refused a connection: peer credentials unavailable");
+            continue;
+        }
+        const auto busy = [&](const std::string& why) {
+            log::warning("refused a connection from " + peer->text() + ": " + why);
+            const auto frame = error_reply(0, ErrorCode::Busy, why);
+            ssize_t n = ::send(fd.get(), frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)n;
+        };
+        if (conns_.size() >= cfg_.max_connections) {
+            busy("too many connections (" + std::to_string(cfg_.max_connections) + ")");
+            continue;
+        }
+        if (conns_per_uid_[peer->uid] >= cfg_.max_connections_per_uid) {
+            busy("too many connections for uid " + std::to_string(peer->uid) + " (" +
+                 std::to_string(cfg_.max_connections_per_uid) + ")");
+            continue;
+        }
+        auto c = std::make_unique<Connection>(cfg_.max_frame_bytes);
+        c->id = next_conn_id_++;
+        c->peer = *peer;
+        c->fd = std::move(fd);
+        const uint64_t id = c->id;
+        loop_.add(c->fd.get(), EPOLLIN | EPOLLRDHUP, [this, id](uint32_t ev) { on_connection_event(id, ev); });
+        conns_per_uid_[peer->uid]++;
+        log::debug("connection " + std::to_string(id) + " from " + peer->text());
+        conns_.emplace(id, std::move(c));
+    }
+}
+
+Server::Connection* Server::find(uint64_t id) {
+    auto it = conns_.find(id);
+    return it == conns_.end() ? nullptr : it->second.get();
+}
+
+void Server::on_connection_event(uint64_t id, uint32_t events) {
+    Connection* c = find(id);
+    if (!c) return;
+    if (events & EPOLLOUT) {
+        flush(*c);
+        if (!(c = find(id))) return;
+    }
+    if (c->closing) {
+        if (events & (EPOLLHUP | EPOLLERR)) close_connection(id);
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_from(*c);
+}
+
+void Server::read_from(Connection& c) {
+    const uint64_t id = c.id;
+    uint8_t buf[16384];
+    for (;;) {
+        const ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            close_connection(id);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        c.reader.append({buf, static_cast<size_t>(n)});
+        for (;;) {
+            std::optional<WipingBuffer> body;
+            try {
+                body = c.reader.next();
+            } catch (const wire::DecodeError& e) {
+                log::warning("connection " + std::to_string(id) + " (" + c.peer.text() + "): " + e.what());
+                send(c, error_reply(0, ErrorCode::BadRequest, e.what()));
+                c.closing = true;
+            }
+            if (!body || c.closing) break;
+            handle_frame(c, std::move(*body));
+            Connection* still = find(id);
+            if (!still || still->closing) break;
+        }
+        Connection* still = find(id);
+        if (!still) return;
+        if (still->closing) {
+            flush(*still);
+            return;
+        }
+    }
+}
+
+void Server::handle_frame(Connection& c, WipingBuffer raw) {
+    auto body = std::make_shared<const WipingBuffer>(std::move(raw));
+    wire::Message msg;
+    try {
+        msg = wire::decode(*body);
+    } catch (const wire::DecodeError& e) {
+        // A frame whose own structure is broken: nothing after it can be trusted.
+        const uint32_t rid = body->size() >= wire::kHeaderSize ? wire::read_be32(body->data() + 2) : 0;
+        log::warning("connection " + std::to_string(c.id) + " (" + c.peer.text() + "): " + e.what());
+        send(c, error_reply(rid, ErrorCode::BadRequest, e.what()));
+        c.closing = true;
+        return;
+    }
+    const auto op = wire::request_opcode(msg.opcode);
+    if (!op) {
+        send(c, error_reply(msg.request_id, ErrorCode::BadRequest,
+                            "unknown opcode " + std::to_string(msg.opcode)));
+        return;
+    }
+    if (c.in_flight >= cfg_.max_in_flight && *op != Opcode::Subscribe) {
+        send(c, error_reply(msg.request_id, ErrorCode::Busy,
+                            "too many requests in flight (" + std::to_string(cfg_.max_in_flight) + ")"));
+        return;
+    }
+    try {
+        ops_.check_request(*op, msg, c.peer);
+        dispatch(c, *op, body, msg);
+    } catch (const KeychainError& e) {
+        if (e.code() == ErrorCode::Denied)
+            log::warning("denied " + std::string(wire::opcode_name(*op)) + " to " + c.peer.text() + ": " + e.what());
+        send(c, error_reply(msg.request_id, e.code(), e.what()));
+    } catch (const wire::DecodeError& e) {
+        send(c, error_reply(msg.request_id, ErrorCode::BadRequest, e.what()));
+    }
+}
+
+void Server::dispatch(Connection& c, Opcode op, std::shared_ptr<const WipingBuffer> body,
+                      const wire::Message& msg) {
+    switch (op) {
+        case Opcode::Wait: return start_wait(c, msg);
+        case Opcode::Discover: return start_discover(c, msg.request_id);
+        case Opcode::Subscribe:
+            c.subscription = msg.request_id;
+            return send(c, MessageBuilder(reply_opcode(op), msg.request_id).finish());
+        default: break;
+    }
+    if (!Operations::runs_on_worker(op)) return send(c, ops_.run(op, msg, c.peer));
+
+    c.in_flight++;
+    const uint64_t conn = c.id;
+    const PeerIdentity peer = c.peer;
+    pool_->submit([this, conn, op, peer, body] {
+        WipingBuffer reply;
+        const wire::Message m = wire::decode(*body);  // the views must point into this thread's copy
+        try {
+            reply = ops_.run(op, m, peer);
+        } catch (const KeychainError& e) {
+            reply = error_reply(m.request_id, e.code(), e.what());
+        } catch (const wire::DecodeError& e) {
+            reply = error_reply(m.request_id, ErrorCode::BadRequest, e.what());
+        } catch (const std::exception& e) {
+            log::error(std::string(wire::opcode_name(op)) + " failed: " + e.what());
+            reply = error_reply(m.request_id, ErrorCode::Internal, "internal error; see the daemon's log");
+        }
+        auto shared = std::make_shared<WipingBuffer>(std::move(reply));
+        loop_.post([this, conn, shared] { complete(conn, std::move(*shared)); });
+    });
+}
+
+void Server::complete(uint64_t conn, WipingBuffer reply) {
+    Connection* c = find(conn);
+    if (!c) return;  // the client left; the reply is wiped with the buffer
+    c->in_flight--;
+    send(*c, std::move(reply));
+}
+
+void Server::send(Connection& c, WipingBuffer frame) {
+    c.out_bytes += frame.size();
+    c.out.push_back(std::move(frame));
+    if (c.out_bytes > cfg_.max_output_bytes) {
+        log::warning("connection " + std::to_string(c.id) + " (" + c.peer.text() +
+                     ") does not read its replies; closing it");
+        close_connection(c.id);
+        return;
+    }
+    if (!c.writing) flush(c);
+}
+
+void Server::flush(Connection& c) {
+    const uint64_t id = c.id;
+    while (!c.out.empty()) {
+        const WipingBuffer& front = c.out.front();
+        const ssize_t n = ::send(c.fd.get(), front.data() + c.out_offset, front.size() - c.out_offset,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            close_connection(id);
+            return;
+        }
+        c.out_offset += static_cast<size_t>(n);
+        if (c.out_offset == front.size()) {
+            c.out_bytes -= front.size();
+            c.out.pop_front();
+            c.out_offset = 0;
+        }
+    }
+    if (c.out.empty() && c.closing) {
+        close_connection(id);
+        return;
+    }
+    const bool want = !c.out.empty();
+    if (want != c.writing || c.closing) {
+        c.writing = want;
+        // A closing connection is read no more: only its queued replies go out.
+        loop_.modify(c.fd.get(), c.closing ? EPOLLOUT : EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0u));
+    }
+}
+
+void Server::close_connection(uint64_t id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    Connection& c = *it->second;
+    loop_.remove(c.fd.get());
+    for (auto w = waiters_.begin(); w != waiters_.end();) {
+        if (w->conn == id) {
+            loop_.cancel_timer(w->timer);
+            w = waiters_.erase(w);
+        } else {
+            ++w;
+        }
+    }
+    if (--conns_per_uid_[c.peer.uid] == 0) conns_per_uid_.erase(c.peer.uid);
+    log::debug("connection " + std::to_string(id) + " closed");
+    conns_.erase(it);
+}
+
+// --- WAIT, SUBSCRIBE events, DISCOVER ----------------------------------------------------
+
+void Server::start_wait(Connection& c, const wire::Message& m) {
+    const KeySelector sel = selector_from(m, Tag::KeyId, Tag::Label);
+    const uint32_t timeout = m.get_u32(Tag::TimeoutMs).value_or(kDefaultWaitMs);
+    if (timeout > cfg_.max_wait_ms)
+        throw KeychainError(ErrorCode::BadRequest, "TIMEOUT_MS is over the limit of " +
+                                                       std::to_string(cfg_.max_wait_ms));
+    if (auto info = keychain_.info(sel)) {
+        send(c, MessageBuilder(reply_opcode(Opcode::Wait), m.request_id)
+                    .nested(Tag::KeyInfo, key_info_fields(*info))
+                    .finish());
+        return;
+    }
+    c.in_flight++;
+    const uint64_t conn = c.id;
+    const uint32_t rid = m.request_id;
+    auto it = waiters_.insert(waiters_.end(), Waiter{conn, rid, sel, 0});
+    it->timer = loop_.add_timer(EventLoop::Clock::now() + std::chrono::milliseconds(timeout), [this, it, sel] {
+        const Waiter w = *it;
+        waiters_.erase(it);
+        complete(w.conn, error_reply(w.request_id, ErrorCode::Timeout, "no key " + sel.text() + " arrived in time"));
+    });
+}
+
+void Server::on_key_event(const KeyEvent& ev) {
+    if (ev.type == KeyEventType::Added) {
+        for (auto it = waiters_.begin(); it != waiters_.end();) {
+            if (!selector_matches(it->selector, ev.info)) {
+                ++it;
+                continue;
+            }
+            loop_.cancel_timer(it->timer);
+            const Waiter w = *it;
+            it = waiters_.erase(it);
+            // Send the keychain's current view, which may hold more sources than the event did.
+            const KeyInfo info = keychain_.info(KeySelector{ev.info.id, {}}).value_or(ev.info);
+            complete(w.conn, MessageBuilder(reply_opcode(Opcode::Wait), w.request_id)
+                                 .nested(Tag::KeyInfo, key_info_fields(info))
+                                 .finish());
+        }
+        if (ev.info.expires) arm_expiry();
+    }
+    std::vector<uint64_t> subscribers;
+    for (const auto& [id, c] : conns_)
+        if (c->subscription) subscribers.push_back(id);
+    for (uint64_t id : subscribers) {
+        Connection* c = find(id);
+        if (!c) continue;
+        MessageBuilder b(static_cast<uint8_t>(Opcode::Event), *c->subscription);
+        b.u8(Tag::EventType, static_cast<uint8_t>(ev.type)).nested(Tag::KeyInfo, key_info_fields(ev.info));
+        if (!ev.reason.empty()) b.str(Tag::Reason, ev.reason);
+        send(*c, std::move(b).finish());
+    }
+}
+
+void Server::arm_expiry() {
+    if (expiry_timer_) loop_.cancel_timer(*expiry_timer_);
+    expiry_timer_.reset();
+    const auto next = keychain_.next_expiry();
+    if (!next) return;
+    const auto delay = *next - std::chrono::system_clock::now();
+    expiry_timer_ = loop_.add_timer(
+        EventLoop::Clock::now() + std::chrono::duration_cast<EventLoop::Clock::duration>(delay) +
+            std::chrono::milliseconds(1),
+        [this] {
+            expiry_timer_.reset();
+            keychain_.drop_expired(std::chrono::system_clock::now());
+            arm_expiry();
+        });
+}
+
+size_t Server::scan_sources() {
+    std::lock_guard scan(scan_mu_);
+    std::vector<std::shared_ptr<KeySource>> sources;
+    {
+        std::lock_guard lk(sources_mu_);
+        sources = sources_;
+    }
+    size_t added = 0;
+    for (const auto& s : sources) {
+        try {
+            added += s->scan(keychain_).keys_added;
+        } catch (const std::exception& e) {
+            log::error("key source " + std::string(s->name()) + " failed: " + e.what());
+        }
+    }
+    return added;
+}
+
+void Server::start_discover(Connection& c, uint32_t request_id) {
+    c.in_flight++;
+    const uint64_t conn = c.id;
+    pool_->submit([this, conn, request_id] {
+        const size_t added = scan_sources();
+        auto reply = std::make_shared<WipingBuffer>(MessageBuilder(reply_opcode(Opcode::Discover), request_id)
+                                                        .u32(Tag::Count, static_cast<uint32_t>(added))
+                                                        .finish());
+        loop_.post([this, conn, reply] { complete(conn, std::move(*reply)); });
+    });
+}
+
+// --- signals and reload ------------------------------------------------------------------
+
+void Server::on_signal() {
+    signalfd_siginfo si{};
+    while (::read(signal_fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        if (si.ssi_signo == SIGHUP) {
+            reload();
+        } else {
+            log::info(std::string("received ") + (si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM"));
+            loop_.stop();
+        }
+    }
+}
+
+void Server::reload() {
+    Config next;
+    try {
+        next = load_config(cfg_.path);
+    } catch (const std::exception& e) {
+        log::error(std::string("reload refused, keeping the running configuration: ") + e.what());
+        return;
+    }
+    if (next.socket_path != cfg_.socket_path || next.socket_mode != cfg_.socket_mode ||
+        next.socket_group != cfg_.socket_group || next.workers != cfg_.workers)
+        log::warning("socket and worker settings change only at restart");
+    next.socket_path = cfg_.socket_path;
+    next.socket_mode = cfg_.socket_mode;
+    next.socket_group = cfg_.socket_group;
+    next.workers = cfg_.workers;
+    next.allow_unlocked_memory = cfg_.allow_unlocked_memory;
+    log::set_level(next.log_level);
+    for (auto& [id, c] : conns_) c->reader.set_max_frame(next.max_frame_bytes);
+    auto sources = make_sources_(next);
+    {
+        std::lock_guard lk(sources_mu_);
+        sources_ = std::move(sources);
+    }
+    cfg_ = std::move(next);
+    log::info("configuration reloaded from " + cfg_.path);
+    pool_->submit([this] { scan_sources(); });
+}
+
+}  // namespace keychaind

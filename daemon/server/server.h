@@ -1,0 +1,105 @@
+// Server: the event loop's owner — accepts clients, frames requests, dispatches, replies.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.h"
+#include "core/key_source.h"
+#include "core/keychain.h"
+#include "protocol/message.h"
+#include "server/event_loop.h"
+#include "server/listener.h"
+#include "server/operations.h"
+#include "server/peer_identity.h"
+#include "server/worker_pool.h"
+
+namespace keychaind {
+
+using SourceFactory = std::function<std::vector<std::shared_ptr<KeySource>>(const Config&)>;
+
+class Server {
+public:
+    // Blocks SIGTERM, SIGINT and SIGHUP for the calling thread: call before any other thread starts.
+    static void block_signals();
+
+    Server(Config cfg, SourceFactory make_sources, Keychain& keychain);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds the socket and loads the keys the sources hold now. Throws on failure.
+    void start();
+    // Serves until SIGTERM or SIGINT; the keychain is emptied before it returns.
+    void run();
+
+private:
+    struct Connection {
+        uint64_t id = 0;
+        UniqueFd fd;
+        PeerIdentity peer;
+        wire::FrameReader reader;
+        std::deque<WipingBuffer> out;
+        size_t out_offset = 0;  // bytes of out.front() already written
+        size_t out_bytes = 0;
+        uint32_t in_flight = 0;
+        std::optional<uint32_t> subscription;  // SUBSCRIBE's request id
+        bool closing = false;                  // flush what is queued, then close
+        bool writing = false;                  // EPOLLOUT armed
+        explicit Connection(size_t max_frame) : reader(max_frame) {}
+    };
+    struct Waiter {
+        uint64_t conn;
+        uint32_t request_id;
+        KeySelector selector;
+        uint64_t timer;
+    };
+
+    void on_accept();
+    void on_connection_event(uint64_t id, uint32_t events);
+    void read_from(Connection& c);
+    void handle_frame(Connection& c, WipingBuffer body);
+    void dispatch(Connection& c, wire::Opcode op, std::shared_ptr<const WipingBuffer> body,
+                  const wire::Message& msg);
+    void send(Connection& c, WipingBuffer frame);
+    void flush(Connection& c);
+    void close_connection(uint64_t id);
+    void complete(uint64_t conn, WipingBuffer reply);  // a worker's reply, on the loop thread
+    Connection* find(uint64_t id);
+
+    void start_wait(Connection& c, const wire::Message& m);
+    void start_discover(Connection& c, uint32_t request_id);
+    void on_key_event(const KeyEvent& ev);
+    void arm_expiry();
+    size_t scan_sources();
+    void on_signal();
+    void reload();
+
+    Config cfg_;
+    SourceFactory make_sources_;
+    Keychain& keychain_;
+    DaemonState state_;
+    Operations ops_;
+    EventLoop loop_;
+    std::unique_ptr<Listener> listener_;
+    UniqueFd signal_fd_;
+    std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
+    std::unordered_map<uid_t, uint32_t> conns_per_uid_;
+    uint64_t next_conn_id_ = 1;
+    std::list<Waiter> waiters_;
+    std::optional<uint64_t> expiry_timer_;
+    std::mutex sources_mu_;
+    std::vector<std::shared_ptr<KeySource>> sources_;
+    std::mutex scan_mu_;  // one scan at a time
+    // Last member: destroyed first, so no worker outlives what its jobs touch.
+    std::unique_ptr<WorkerPool> pool_;
+};
+
+}  // namespace keychaind
