@@ -1,0 +1,87 @@
+// Integration: many clients at once, each pipelining, all answered correctly.
+#include <catch2/catch.hpp>
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/crypto_backend.h"
+#include "core/error.h"
+#include "daemon_fixture.h"
+#include "test_keys.h"
+
+using namespace keychaind;
+using namespace keychaind::test;
+using wire::Opcode;
+using wire::Tag;
+
+TEST_CASE("100 concurrent clients with pipelined requests all get correct replies", "[integration]") {
+    const auto p256 = make_identity(KeyKind::EcP256);
+    nlohmann::json j = nlohmann::json::array();
+    j.push_back({{"name", "kek"}, {"encodedKey", std::string(64, 'e')}});
+    j.push_back({{"name", "ec"}, {"privateKey", p256.key_pem_pkcs8}});
+    KeysDaemon d(j.dump());
+    auto pub = request(d.socket(), std::move(req(Opcode::GetPublic).str(Tag::Label, "ec")));
+    const auto spki_span = *pub.msg.get(Tag::PublicKey);
+    const std::vector<uint8_t> spki(spki_span.begin(), spki_span.end());
+
+    constexpr int kClients = 100;
+    constexpr uint32_t kDepth = 16;
+    std::atomic<int> failures{0};
+    std::atomic<int> correct{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kClients; ++t) {
+        threads.emplace_back([&, t] {
+            try {
+                RawClient c(d.socket());
+                // Each client first wraps its own data keys, then pipelines UNWRAPs and SIGNs.
+                std::map<uint32_t, std::vector<uint8_t>> expected_key;
+                std::map<uint32_t, std::vector<uint8_t>> digest_of;
+                std::map<uint32_t, std::vector<uint8_t>> wrapped_of;
+                for (uint32_t i = 0; i < kDepth; ++i) {
+                    auto g = req(Opcode::GenerateDataKey, i);
+                    g.str(Tag::Label, "kek").str(Tag::Context, "client-" + std::to_string(t) + "-" + std::to_string(i));
+                    c.send(g);
+                }
+                for (uint32_t i = 0; i < kDepth; ++i) {
+                    auto r = c.receive();
+                    if (!r || r->error_code()) throw std::runtime_error("generate failed");
+                    auto dk = *r->msg.get(Tag::DataKey);
+                    auto w = *r->msg.get(Tag::Wrapped);
+                    expected_key[r->msg.request_id].assign(dk.begin(), dk.end());
+                    wrapped_of[r->msg.request_id].assign(w.begin(), w.end());
+                }
+                for (uint32_t i = 0; i < kDepth; ++i) {
+                    auto u = req(Opcode::Unwrap, 1000 + i);
+                    u.bytes(Tag::Wrapped, wrapped_of[i]).str(Tag::Context, "client-" + std::to_string(t) + "-" + std::to_string(i));
+                    c.send(u);
+                    std::vector<uint8_t> digest(32);
+                    crypto_backend().random(digest);
+                    digest_of[2000 + i] = digest;
+                    auto s = req(Opcode::Sign, 2000 + i);
+                    s.str(Tag::Label, "ec").u8(Tag::Algorithm, uint8_t(SignAlgorithm::EcdsaSha256)).bytes(Tag::Data, digest);
+                    c.send(s);
+                }
+                for (uint32_t i = 0; i < 2 * kDepth; ++i) {
+                    auto r = c.receive();
+                    if (!r || r->error_code()) throw std::runtime_error("request failed");
+                    const uint32_t id = r->msg.request_id;
+                    if (id >= 2000) {
+                        auto sig = *r->msg.get(Tag::Signature);
+                        if (!crypto_backend().verify(spki, SignAlgorithm::EcdsaSha256, digest_of.at(id), sig))
+                            throw std::runtime_error("bad signature");
+                    } else {
+                        auto dk = *r->msg.get(Tag::DataKey);
+                        if (std::vector<uint8_t>(dk.begin(), dk.end()) != expected_key.at(id - 1000))
+                            throw std::runtime_error("wrong data key");
+                    }
+                    ++correct;
+                }
+            } catch (const std::exception& e) {
+                ++failures;
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    CHECK(failures == 0);
+    CHECK(correct == kClients * 2 * static_cast<int>(kDepth));
+}

@@ -1,0 +1,132 @@
+// Integration: framing, limits and bad input on a real socket.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/error.h"
+#include "daemon_fixture.h"
+
+using namespace keychaind;
+using namespace keychaind::test;
+using wire::Opcode;
+using wire::Tag;
+
+namespace {
+bool still_serves(const std::string& socket) {
+    return request(socket, req(Opcode::Status)).msg.opcode == ok_opcode(Opcode::Status);
+}
+std::vector<uint8_t> frame(std::initializer_list<uint8_t> bytes) { return bytes; }
+}  // namespace
+
+TEST_CASE("a malformed frame gets an error reply and closes only its own connection", "[integration]") {
+    KeysDaemon d("");
+    const std::vector<std::pair<std::string, std::vector<uint8_t>>> cases = {
+        {"zero length", frame({0, 0, 0, 0})},
+        {"oversized length", frame({0, 0x10, 0, 0, 1, 1, 0, 0, 0, 1})},
+        {"shorter than the header", frame({0, 0, 0, 3, 1, 1, 0})},
+        {"wrong version", frame({0, 0, 0, 6, 9, 1, 0, 0, 0, 5})},
+        {"field past the end", frame({0, 0, 0, 12, 1, 1, 0, 0, 0, 5, 0, 2, 0, 0, 0, 9})},
+    };
+    for (const auto& [name, bytes] : cases) {
+        DYNAMIC_SECTION(name) {
+            RawClient bystander(d.socket());
+            RawClient bad(d.socket());
+            bad.send_bytes(bytes);
+            auto r = bad.receive();
+            REQUIRE(r.has_value());
+            CHECK(r->error_code() == uint8_t(ErrorCode::BadRequest));
+            CHECK_FALSE(r->error_message().empty());
+            CHECK(bad.closed_by_peer());
+            // The other open connection and new ones still work.
+            auto s = req(Opcode::Status, 77);
+            bystander.send(s);
+            auto ok = bystander.receive();
+            REQUIRE(ok.has_value());
+            CHECK(ok->msg.request_id == 77);
+            CHECK(still_serves(d.socket()));
+        }
+    }
+}
+
+TEST_CASE("an unknown opcode or field is answered and the connection stays open", "[integration]") {
+    KeysDaemon d("");
+    RawClient c(d.socket());
+    auto unknown = wire::MessageBuilder(0x55, 3);
+    c.send(unknown);
+    auto r = c.receive();
+    REQUIRE(r);
+    CHECK(r->msg.request_id == 3);
+    CHECK(r->error_code() == uint8_t(ErrorCode::BadRequest));
+    auto bad_field = req(Opcode::Status, 4);
+    bad_field.str(Tag::Label, "nope");
+    c.send(bad_field);
+    auto r2 = c.receive();
+    REQUIRE(r2);
+    CHECK(r2->error_code() == uint8_t(ErrorCode::BadRequest));
+    auto s = req(Opcode::Status, 5);
+    c.send(s);
+    auto r3 = c.receive();
+    REQUIRE(r3);
+    CHECK(r3->msg.opcode == ok_opcode(Opcode::Status));
+}
+
+TEST_CASE("requests beyond max_in_flight answer BUSY", "[integration]") {
+    KeysDaemon d("", "[limits]\nmax_in_flight = 2\n");
+    RawClient c(d.socket());
+    for (uint32_t id = 1; id <= 3; ++id) {
+        auto w = req(Opcode::Wait, id);
+        w.str(Tag::Label, "absent").u32(Tag::TimeoutMs, 500);
+        c.send(w);
+    }
+    auto first = c.receive();
+    REQUIRE(first);
+    CHECK(first->msg.request_id == 3);
+    CHECK(first->error_code() == uint8_t(ErrorCode::Busy));
+    // The two that were accepted time out normally.
+    for (int i = 0; i < 2; ++i) {
+        auto r = c.receive();
+        REQUIRE(r);
+        CHECK(r->error_code() == uint8_t(ErrorCode::Timeout));
+    }
+}
+
+TEST_CASE("connections beyond max_connections_per_uid are refused with BUSY", "[integration]") {
+    KeysDaemon d("", "[limits]\nmax_connections_per_uid = 3\n");
+    std::vector<std::unique_ptr<RawClient>> held;
+    for (int i = 0; i < 3; ++i) {
+        held.push_back(std::make_unique<RawClient>(d.socket()));
+        auto s = req(Opcode::Status);
+        held.back()->send(s);
+        REQUIRE(held.back()->receive());
+    }
+    RawClient extra(d.socket());
+    auto r = extra.receive();
+    REQUIRE(r);
+    CHECK(r->error_code() == uint8_t(ErrorCode::Busy));
+    CHECK(extra.closed_by_peer());
+    held.pop_back();
+    // The slot is free again once a connection closes.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(still_serves(d.socket()));
+}
+
+TEST_CASE("pipelined replies carry their own request ids", "[integration]") {
+    KeysDaemon d(nlohmann::json({{"name", "k"}, {"encodedKey", std::string(64, 'a')}}).dump());
+    RawClient c(d.socket());
+    std::set<uint32_t> sent;
+    for (uint32_t id = 100; id < 164; ++id) {
+        auto g = req(id % 2 ? Opcode::Status : Opcode::GenerateDataKey, id);
+        if (id % 2 == 0) g.str(Tag::Label, "k");
+        c.send(g);
+        sent.insert(id);
+    }
+    std::set<uint32_t> got;
+    for (size_t i = 0; i < sent.size(); ++i) {
+        auto r = c.receive();
+        REQUIRE(r);
+        CHECK(r->error_code() == 0);
+        CHECK(r->msg.opcode == ok_opcode(r->msg.request_id % 2 ? Opcode::Status : Opcode::GenerateDataKey));
+        got.insert(r->msg.request_id);
+    }
+    CHECK(got == sent);
+}
