@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <atomic>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <thread>
 
 #include "core/crypto_backend.h"

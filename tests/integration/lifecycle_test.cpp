@@ -1,5 +1,6 @@
 // Integration: start-up, memory protection, signals, reload.
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,10 +39,10 @@ TEST_CASE("the daemon is not dumpable: /proc entries of a non-root daemon belong
     // A non-dumpable process's /proc files are owned by root whatever its uid; run the daemon as
     // nobody so the difference shows.
     TempDir dir;
-    chown(dir.path().c_str(), 65534, 65534);
+    REQUIRE(chown(dir.path().c_str(), 65534, 65534) == 0);
     const std::string conf = dir.path() + "/keychaind.conf";
     write_file(conf, "[daemon]\nsocket = \"" + dir.path() + "/s.sock\"\nsocket_group = \"\"\nallow_unlocked_memory = true\n");
-    chown(conf.c_str(), 65534, 65534);
+    REQUIRE(chown(conf.c_str(), 65534, 65534) == 0);
     const pid_t pid = fork();
     if (pid == 0) {
         if (setgid(65534) != 0 || setuid(65534) != 0) _exit(126);
@@ -65,10 +66,10 @@ TEST_CASE("the daemon is not dumpable: /proc entries of a non-root daemon belong
 
 TEST_CASE("a non-root daemon that cannot lock memory refuses to start", "[integration]") {
     TempDir dir;
-    chown(dir.path().c_str(), 65534, 65534);
+    REQUIRE(chown(dir.path().c_str(), 65534, 65534) == 0);
     const std::string conf = dir.path() + "/keychaind.conf";
     write_file(conf, "[daemon]\nsocket = \"" + dir.path() + "/s.sock\"\nsocket_group = \"\"\n");
-    chown(conf.c_str(), 65534, 65534);
+    REQUIRE(chown(conf.c_str(), 65534, 65534) == 0);
     const pid_t pid = fork();
     if (pid == 0) {
         const int fd = open((dir.path() + "/out").c_str(), O_WRONLY | O_CREAT, 0666);
@@ -102,7 +103,7 @@ TEST_CASE("SIGTERM empties the keychain, removes the socket and exits 0", "[inte
 TEST_CASE("a config error at start exits non-zero naming file, line and reason", "[integration]") {
     TempDir dir;
     const std::string conf = dir.path() + "/bad.conf";
-    write_file(conf, "[daemon]\nsocket = \"" + dir.path() + "/s.sock\"\n\n[limits]\nmax_in_flight = 0\n");
+    write_file(conf, "[daemon]\nsocket = \"" + dir.path() + "/s.sock\"\nsocket_group = \"\"\n[limits]\nmax_in_flight = 0\n");
     const auto r = run_daemon_to_exit(conf, std::chrono::seconds(10));
     INFO(r.output);
     CHECK(r.exit_code == 2);

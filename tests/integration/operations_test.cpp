@@ -9,6 +9,7 @@
 
 #include "core/crypto_backend.h"
 #include "core/data_key_text.h"
+#include "core/error.h"
 #include "core/key_id.h"
 #include "daemon_fixture.h"
 #include "test_keys.h"

@@ -1,6 +1,7 @@
 // Integration: framing, limits and bad input on a real socket.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "core/error.h"
