@@ -31,7 +31,11 @@ SecretBytes decode_encoded_key(std::string_view t) {
         }
         return out;
     }
-    if (t.size() == 44) {
+    if (t.empty()) throw KeychainError(ErrorCode::BadRequest, "encodedKey is empty");
+    bool all_hex = true;
+    for (char c : t) all_hex = all_hex && hex_digit(c) >= 0;
+    // The base64 form of 32 bytes always ends in '=', which no hex string holds.
+    if (t.size() == 44 && !all_hex) {
         SecretBytes out(33);
         size_t olen = 0;
         const int rc = mbedtls_base64_decode(out.data(), out.size(), &olen,
@@ -42,8 +46,6 @@ SecretBytes decode_encoded_key(std::string_view t) {
         out.truncate(32);
         return out;
     }
-    bool all_hex = true;
-    for (char c : t) all_hex = all_hex && hex_digit(c) >= 0;
     if (all_hex)
         throw KeychainError(ErrorCode::BadRequest, "encodedKey is " + std::to_string(t.size()) +
                                                        " hex digits, need 64");

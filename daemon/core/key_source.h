@@ -23,4 +23,16 @@ public:
     virtual ScanReport scan(Keychain& keychain) = 0;
 };
 
+// A key source that also reacts to a descriptor (a device monitor's socket). The server watches
+// event_fd() on the loop thread while the source is in use and calls on_event() when it is
+// readable; on_event() must not block (slow work goes to a thread of the source's own). stop()
+// ends that work; it is called before the keychain is emptied and when a reload replaces the source.
+class EventSource {
+public:
+    virtual ~EventSource() = default;
+    virtual int event_fd() const = 0;
+    virtual void on_event(Keychain& keychain) = 0;
+    virtual void stop() = 0;
+};
+
 }  // namespace keychaind

@@ -305,9 +305,22 @@ public:
         mbedtls_sha256_ret(in.data(), in.size(), out, 0);
     }
 
+    // mbedTLS reads key, nonce and tag by the lengths it is told; a caller that passes a short
+    // buffer would make it read past the end, so every size is checked here.
+    static void check_gcm_sizes(std::span<const uint8_t> key, std::span<const uint8_t> nonce,
+                                size_t tag_size, size_t in_size, size_t out_size) {
+        if (key.size() != 32)
+            throw KeychainError(ErrorCode::BadRequest, "AES-256-GCM needs a 32-byte key, got " +
+                                                           std::to_string(key.size()));
+        if (nonce.size() != 12 || tag_size != 16 || out_size != in_size)
+            throw KeychainError(ErrorCode::Internal, "AES-GCM called with a bad nonce, tag or "
+                                                     "output size");
+    }
+
     void aes256_gcm_encrypt(std::span<const uint8_t> key, std::span<const uint8_t> nonce,
                             std::span<const uint8_t> aad, std::span<const uint8_t> pt,
                             std::span<uint8_t> ct, std::span<uint8_t> tag) const override {
+        check_gcm_sizes(key, nonce, tag.size(), pt.size(), ct.size());
         mbedtls_gcm_context g;
         mbedtls_gcm_init(&g);
         int rc = mbedtls_gcm_setkey(&g, MBEDTLS_CIPHER_ID_AES, key.data(), 256);
@@ -322,6 +335,7 @@ public:
     bool aes256_gcm_decrypt(std::span<const uint8_t> key, std::span<const uint8_t> nonce,
                             std::span<const uint8_t> aad, std::span<const uint8_t> ct,
                             std::span<const uint8_t> tag, std::span<uint8_t> pt) const override {
+        check_gcm_sizes(key, nonce, tag.size(), ct.size(), pt.size());
         mbedtls_gcm_context g;
         mbedtls_gcm_init(&g);
         int rc = mbedtls_gcm_setkey(&g, MBEDTLS_CIPHER_ID_AES, key.data(), 256);

@@ -198,11 +198,16 @@ WipingBuffer MessageBuilder::finish() {
 }
 
 void FrameReader::append(std::span<const uint8_t> data) {
+    // Consumed frames may hold PROVIDE'd secrets: wipe them, since clear() and erase() leave the
+    // old bytes in the vector's spare capacity.
     if (pos_ > 0 && pos_ == buf_.size()) {
+        secure_wipe(buf_.data(), buf_.size());
         buf_.clear();
         pos_ = 0;
     } else if (pos_ > 64 * 1024) {
+        const size_t old_size = buf_.size();
         buf_.erase(buf_.begin(), buf_.begin() + static_cast<ptrdiff_t>(pos_));
+        secure_wipe(buf_.data() + buf_.size(), old_size - buf_.size());
         pos_ = 0;
     }
     buf_.insert(buf_.end(), data.begin(), data.end());

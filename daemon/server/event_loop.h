@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "server/unique_fd.h"
+#include "core/unique_fd.h"
 
 namespace keychaind {
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "server/unique_fd.h"
+#include "core/unique_fd.h"
 
 namespace keychaind {
 

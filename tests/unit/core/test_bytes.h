@@ -1,0 +1,55 @@
+// Byte helpers for the core tests, written without the code under test.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace keychaind::core_test {
+
+inline std::vector<uint8_t> unhex(std::string_view hex) {
+    auto digit = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        throw std::invalid_argument("bad hex in a test vector");
+    };
+    if (hex.size() % 2 != 0) throw std::invalid_argument("odd hex in a test vector");
+    std::vector<uint8_t> out;
+    for (size_t i = 0; i < hex.size(); i += 2)
+        out.push_back(static_cast<uint8_t>(digit(hex[i]) << 4 | digit(hex[i + 1])));
+    return out;
+}
+
+// first, first+1, ... (n bytes, wrapping at 256)
+inline std::vector<uint8_t> counting_bytes(uint8_t first, size_t n) {
+    std::vector<uint8_t> out(n);
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(first + i);
+    return out;
+}
+
+inline std::span<const uint8_t> as_bytes(std::string_view s) {
+    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// Reads through a volatile pointer so the compiler cannot assume freed memory's contents.
+inline bool all_zero(const uint8_t* p, size_t n) {
+    const volatile uint8_t* v = p;
+    for (size_t i = 0; i < n; ++i)
+        if (v[i] != 0) return false;
+    return true;
+}
+
+// True when no `window`-character piece of `secret` appears in `text`.
+inline bool shares_no_window(std::string_view secret, std::string_view text, size_t window = 6) {
+    if (secret.size() < window) return text.find(secret) == std::string_view::npos;
+    for (size_t i = 0; i + window <= secret.size(); ++i)
+        if (text.find(secret.substr(i, window)) != std::string_view::npos) return false;
+    return true;
+}
+
+}  // namespace keychaind::core_test
