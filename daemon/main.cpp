@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "config/config.h"
@@ -12,6 +13,9 @@
 #include "core/secret_bytes.h"
 #include "file/directory_source.h"
 #include "file/identity_source.h"
+#include "media/media_source.h"
+#include "media/private_mount.h"
+#include "media/udev_watcher.h"
 #include "process_hardening.h"
 #include "server/server.h"
 
@@ -23,7 +27,26 @@ std::vector<std::shared_ptr<KeySource>> make_sources(const Config& cfg) {
     std::vector<std::shared_ptr<KeySource>> s;
     if (!cfg.identities.empty()) s.push_back(std::make_shared<file::IdentitySource>(cfg.identities));
     if (!cfg.directories.empty()) s.push_back(std::make_shared<file::DirectorySource>(cfg.directories));
+    if (cfg.devices.enable) {
+        const auto& mounts = media::private_mount_setup();
+        if (!mounts.ready) {
+            log::warning("removable devices are off: " + mounts.error +
+                         " (needs root; [devices] enable = false turns them off quietly)");
+        } else {
+            try {
+                s.push_back(std::make_shared<media::MediaSource>(
+                    cfg.devices, std::make_unique<media::UdevDeviceMonitor>(), mounts.staging_dir));
+            } catch (const std::exception& e) {
+                log::warning(std::string("removable devices are off: ") + e.what());
+            }
+        }
+    }
     return s;
+}
+
+// Device mount points live here: a tmpfs of the daemon's own mount namespace, beside the socket.
+std::string device_staging_dir(const Config& cfg) {
+    return (std::filesystem::path(cfg.socket_path).parent_path() / "devices").string();
 }
 
 }  // namespace
@@ -76,6 +99,9 @@ int main(int argc, char** argv) {
         log::warning("running WITHOUT locked memory (allow_unlocked_memory = true; demo only): " + why);
         secure_arena::set_require_locked(false);
     }
+
+    // While this is the only thread: unshare(CLONE_NEWNS) refuses a process with others.
+    if (cfg.devices.enable) media::enter_private_mount_namespace(device_staging_dir(cfg));
 
     Server::block_signals();
     try {

@@ -3,6 +3,7 @@
 
 #include <grp.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <toml++/toml.h>
@@ -79,7 +80,63 @@ log::Level parse_level(const Reader& r, const toml::node* n, const std::string& 
     r.fail(n, "log_level \"" + s + "\" is not one of debug, info, warning, error");
 }
 
+bool is_hex4(const std::string& s) {
+    return s.size() == 4 && s.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+}
+
+void read_devices(const Reader& r, const toml::table& d, DevicesConfig& c) {
+    r.check_keys(d, "[devices]", {"enable", "allow_non_usb", "require_tag", "filesystems", "match",
+                                  "read_timeout_ms"});
+    c.enable = r.boolean(d, "enable", c.enable);
+    c.allow_non_usb = r.boolean(d, "allow_non_usb", c.allow_non_usb);
+    c.require_tag = r.boolean(d, "require_tag", c.require_tag);
+    c.read_timeout_ms = r.number(d, "read_timeout_ms", c.read_timeout_ms, 100, 600 * 1000);
+    if (const toml::node* fss = d.get("filesystems")) {
+        if (!fss->is_array()) r.fail(fss, "filesystems must be an array of filesystem types");
+        const auto& known = supported_device_filesystems();
+        c.filesystems.clear();
+        for (const auto& e : *fss->as_array()) {
+            if (!e.is_string()) r.fail(&e, "filesystems must hold strings");
+            const std::string t = e.as_string()->get();
+            if (std::find(known.begin(), known.end(), t) == known.end()) {
+                std::string list;
+                for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+                r.fail(&e, "filesystem \"" + t + "\" is not one keychaind mounts; choose from " + list);
+            }
+            c.filesystems.push_back(t);
+        }
+    }
+    if (const toml::node* ms = d.get("match")) {
+        if (!ms->is_array_of_tables()) r.fail(ms, "[[devices.match]] must be an array of tables");
+        for (const auto& e : *ms->as_array()) {
+            const toml::table& t = *e.as_table();
+            r.check_keys(t, "[[devices.match]]", {"serial", "vendor_id", "model_id", "fs_uuid", "fs_label"});
+            DeviceMatch m;
+            m.serial = r.str(t, "serial", "");
+            m.vendor_id = r.str(t, "vendor_id", "");
+            m.model_id = r.str(t, "model_id", "");
+            m.fs_uuid = r.str(t, "fs_uuid", "");
+            m.fs_label = r.str(t, "fs_label", "");
+            if (m.serial.empty() && m.vendor_id.empty() && m.model_id.empty() && m.fs_uuid.empty() &&
+                m.fs_label.empty())
+                r.fail(&e, "a [[devices.match]] rule needs at least one of serial, vendor_id, model_id, "
+                           "fs_uuid, fs_label");
+            if (!m.vendor_id.empty() && !is_hex4(m.vendor_id))
+                r.fail(t.get("vendor_id"), "vendor_id \"" + m.vendor_id + "\" is not 4 hex digits like \"0781\"");
+            if (!m.model_id.empty() && !is_hex4(m.model_id))
+                r.fail(t.get("model_id"), "model_id \"" + m.model_id + "\" is not 4 hex digits like \"5583\"");
+            c.match.push_back(std::move(m));
+        }
+    }
+}
+
 }  // namespace
+
+const std::vector<std::string>& supported_device_filesystems() {
+    static const std::vector<std::string> kTypes = {"vfat",  "exfat", "ext2", "ext3", "ext4",
+                                                    "ntfs3", "btrfs", "xfs",  "iso9660", "udf"};
+    return kTypes;
+}
 
 Config load_config(const std::string& file) {
     Config c;
@@ -94,7 +151,7 @@ Config load_config(const std::string& file) {
         throw ConfigError(file + (line ? ":" + std::to_string(line) : std::string()) + ": " +
                           std::string(e.description()));
     }
-    r.check_keys(root, "the top level", {"daemon", "limits", "keys"});
+    r.check_keys(root, "the top level", {"daemon", "limits", "keys", "devices"});
 
     if (const toml::table* d = r.table(root, "daemon")) {
         r.check_keys(*d, "[daemon]", {"socket", "socket_mode", "socket_group", "workers",
@@ -156,6 +213,7 @@ Config load_config(const std::string& file) {
             }
         }
     }
+    if (const toml::table* d = r.table(root, "devices")) read_devices(r, *d, c.devices);
     return c;
 }
 

@@ -18,6 +18,29 @@ struct IdentityConfig {
     std::string certificate_path;  // empty: no certificate
 };
 
+// One [[devices.match]] rule: a device matches when every field given here matches (empty: any).
+struct DeviceMatch {
+    std::string serial;     // udev ID_SERIAL, exact
+    std::string vendor_id;  // udev ID_VENDOR_ID, 4 hex digits, any case
+    std::string model_id;   // udev ID_MODEL_ID, 4 hex digits, any case
+    std::string fs_uuid;    // udev ID_FS_UUID, any case
+    std::string fs_label;   // udev ID_FS_LABEL, exact
+};
+
+// [devices]: removable devices whose root holds .4DKeyChain files (docs/devices.md).
+struct DevicesConfig {
+    bool enable = true;
+    bool allow_non_usb = false;  // also devices neither on USB nor removable (loop devices, disks)
+    bool require_tag = false;    // only devices udev tagged "keychaind" (udev-rules/70-keychaind.rules)
+    std::vector<std::string> filesystems = {"vfat", "exfat", "ext2", "ext3", "ext4", "ntfs3", "btrfs", "xfs"};
+    std::vector<DeviceMatch> match;  // empty: every device the other options let through
+    uint32_t read_timeout_ms = 10000;  // mount + read + parse of one device
+};
+
+// Filesystem types [devices] filesystems may name: those keychaind knows how to mount read-only
+// without the driver writing to the device.
+const std::vector<std::string>& supported_device_filesystems();
+
 struct Config {
     std::string path;  // the file this came from
 
@@ -40,6 +63,9 @@ struct Config {
     // [keys]
     std::vector<std::string> directories;
     std::vector<IdentityConfig> identities;
+
+    // [devices]
+    DevicesConfig devices;
 };
 
 // "FILE:LINE: reason" (or "FILE: reason" when no line applies).

@@ -90,6 +90,7 @@ void Server::start() {
     if (!signal_fd_) throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
     loop_.add(signal_fd_.get(), EPOLLIN, [this](uint32_t) { on_signal(); });
 
+    watch_sources();  // before the scan, so no device event falls between the two
     const size_t added = scan_sources();
     log::info("listening on " + listener_->path() + "; " + std::to_string(added) + " key(s) loaded");
     arm_expiry();
@@ -98,6 +99,7 @@ void Server::start() {
 void Server::run() {
     loop_.run();
     log::info("shutting down");
+    unwatch_sources();
     for (auto& [id, c] : conns_) loop_.remove(c->fd.get());
     conns_.clear();
     keychain_.forget(nullptr, "shutdown");
@@ -412,6 +414,24 @@ void Server::arm_expiry() {
         });
 }
 
+void Server::watch_sources() {
+    std::lock_guard lk(sources_mu_);
+    for (const auto& s : sources_) {
+        auto e = std::dynamic_pointer_cast<EventSource>(s);
+        if (!e) continue;
+        loop_.add(e->event_fd(), EPOLLIN, [this, e](uint32_t) { e->on_event(keychain_); });
+        watched_.push_back(std::move(e));
+    }
+}
+
+void Server::unwatch_sources() {
+    for (const auto& e : watched_) {
+        loop_.remove(e->event_fd());
+        e->stop();
+    }
+    watched_.clear();
+}
+
 size_t Server::scan_sources() {
     std::lock_guard scan(scan_mu_);
     std::vector<std::shared_ptr<KeySource>> sources;
@@ -474,11 +494,13 @@ void Server::reload() {
     next.allow_unlocked_memory = cfg_.allow_unlocked_memory;
     log::set_level(next.log_level);
     for (auto& [id, c] : conns_) c->reader.set_max_frame(next.max_frame_bytes);
+    unwatch_sources();
     auto sources = make_sources_(next);
     {
         std::lock_guard lk(sources_mu_);
         sources_ = std::move(sources);
     }
+    watch_sources();
     cfg_ = std::move(next);
     log::info("configuration reloaded from " + cfg_.path);
     pool_->submit([this] { scan_sources(); });

@@ -79,6 +79,8 @@ private:
     void on_key_event(const KeyEvent& ev);
     void arm_expiry();
     size_t scan_sources();
+    void watch_sources();    // loop_ watches the EventSources among sources_
+    void unwatch_sources();  // and no longer; stops them
     void on_signal();
     void reload();
 
@@ -97,6 +99,7 @@ private:
     std::optional<uint64_t> expiry_timer_;
     std::mutex sources_mu_;
     std::vector<std::shared_ptr<KeySource>> sources_;
+    std::vector<std::shared_ptr<EventSource>> watched_;  // loop thread only
     std::mutex scan_mu_;  // one scan at a time
     // Last member: destroyed first, so no worker outlives what its jobs touch.
     std::unique_ptr<WorkerPool> pool_;
