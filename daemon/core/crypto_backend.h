@@ -51,6 +51,22 @@ public:
     virtual SecretBytes decrypt(DecryptAlgorithm alg, std::span<const uint8_t> ciphertext) const = 0;
 };
 
+// An AES-256 key-encryption key, wherever it lives: locked memory (Key::aes) or a token, which
+// does the cipher itself. Nonce 12 bytes, tag 16, ciphertext as long as the plaintext. Thread-safe.
+class AesKey {
+public:
+    virtual ~AesKey() = default;
+    // Throws KeychainError (TokenError when a token fails).
+    virtual void gcm_encrypt(std::span<const uint8_t> nonce, std::span<const uint8_t> aad,
+                             std::span<const uint8_t> plaintext, std::span<uint8_t> ciphertext,
+                             std::span<uint8_t> tag) const = 0;
+    // false when the tag does not authenticate (plaintext is then zeroed); throws KeychainError
+    // for anything else.
+    virtual bool gcm_decrypt(std::span<const uint8_t> nonce, std::span<const uint8_t> aad,
+                             std::span<const uint8_t> ciphertext, std::span<const uint8_t> tag,
+                             std::span<uint8_t> plaintext) const = 0;
+};
+
 class CryptoBackend {
 public:
     virtual ~CryptoBackend() = default;

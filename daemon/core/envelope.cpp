@@ -31,7 +31,7 @@ std::optional<WrappedView> parse(std::span<const uint8_t> w) {
     return v;
 }
 
-std::vector<uint8_t> wrap(const KeyId& kek_id, std::span<const uint8_t> kek,
+std::vector<uint8_t> wrap(const KeyId& kek_id, const AesKey& kek,
                           std::span<const uint8_t> data_key, std::span<const uint8_t> context,
                           std::span<const uint8_t> fixed_nonce) {
     if (kek_id.size() != KeyId::kSymmetricSize)
@@ -54,20 +54,20 @@ std::vector<uint8_t> wrap(const KeyId& kek_id, std::span<const uint8_t> kek,
         crypto_backend().random(nonce);
     }
     const WipingBuffer aad = aad_for(kek_id, context);
-    crypto_backend().aes256_gcm_encrypt(kek, nonce, aad, data_key,
-                                        {out.data() + kHeaderSize, data_key.size()},
-                                        {out.data() + out.size() - kTagSize, kTagSize});
+    kek.gcm_encrypt(nonce, aad, data_key,
+                    {out.data() + kHeaderSize, data_key.size()},
+                    {out.data() + out.size() - kTagSize, kTagSize});
     return out;
 }
 
-SecretBytes unwrap(std::span<const uint8_t> kek, const WrappedView& w,
+SecretBytes unwrap(const AesKey& kek, const WrappedView& w,
                    std::span<const uint8_t> context) {
     if (context.size() > kMaxContextSize)
         throw KeychainError(ErrorCode::BadRequest,
                             "context is longer than " + std::to_string(kMaxContextSize) + " bytes");
     SecretBytes out(w.ciphertext.size());
     const WipingBuffer aad = aad_for(w.kek_id, context);
-    if (!crypto_backend().aes256_gcm_decrypt(kek, w.nonce, aad, w.ciphertext, w.tag, out.span()))
+    if (!kek.gcm_decrypt(w.nonce, aad, w.ciphertext, w.tag, out.span()))
         throw KeychainError(ErrorCode::BadRequest,
                             "wrapped key does not authenticate (wrong context or altered bytes)");
     return out;

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/crypto_backend.h"
 #include "core/key_id.h"
 #include "core/secret_bytes.h"
 
@@ -31,13 +32,13 @@ struct WrappedView {
 std::optional<WrappedView> parse(std::span<const uint8_t> wrapped);
 
 // Wraps with a fresh random nonce, or `fixed_nonce` (test vectors only).
-std::vector<uint8_t> wrap(const KeyId& kek_id, std::span<const uint8_t> kek,
+std::vector<uint8_t> wrap(const KeyId& kek_id, const AesKey& kek,
                           std::span<const uint8_t> data_key, std::span<const uint8_t> context,
                           std::span<const uint8_t> fixed_nonce = {});
 
 // Throws KeychainError(BadRequest) when the wrapped key does not authenticate under this KEK and
 // context.
-SecretBytes unwrap(std::span<const uint8_t> kek, const WrappedView& w,
+SecretBytes unwrap(const AesKey& kek, const WrappedView& w,
                    std::span<const uint8_t> context);
 
 }  // namespace keychaind::envelope

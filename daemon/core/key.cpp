@@ -4,6 +4,28 @@
 #include "core/error.h"
 
 namespace keychaind {
+namespace {
+
+// The software KEK: its bytes stay in the Key's locked SecretBytes.
+class SoftwareAesKey final : public AesKey {
+public:
+    explicit SoftwareAesKey(const SecretBytes& material) : material_(material) {}
+    void gcm_encrypt(std::span<const uint8_t> nonce, std::span<const uint8_t> aad,
+                     std::span<const uint8_t> pt, std::span<uint8_t> ct,
+                     std::span<uint8_t> tag) const override {
+        crypto_backend().aes256_gcm_encrypt(material_.span(), nonce, aad, pt, ct, tag);
+    }
+    bool gcm_decrypt(std::span<const uint8_t> nonce, std::span<const uint8_t> aad,
+                     std::span<const uint8_t> ct, std::span<const uint8_t> tag,
+                     std::span<uint8_t> pt) const override {
+        return crypto_backend().aes256_gcm_decrypt(material_.span(), nonce, aad, ct, tag, pt);
+    }
+
+private:
+    const SecretBytes& material_;  // owned by the Key, which owns this object too
+};
+
+}  // namespace
 
 std::string usages_text(uint8_t usages) {
     std::string s;
@@ -27,6 +49,22 @@ std::shared_ptr<const Key> Key::aes(SecretBytes material, std::string label,
     k->usages_ = kUsageWrap;
     k->expires_ = expires;
     k->aes_ = std::move(material);
+    k->aes_key_ = std::make_unique<SoftwareAesKey>(k->aes_);
+    return k;
+}
+
+std::shared_ptr<const Key> Key::aes_elsewhere(std::unique_ptr<AesKey> key, KeyId id,
+                                              std::string label, std::optional<SystemTime> expires) {
+    if (id.size() != KeyId::kSymmetricSize)
+        throw KeychainError(ErrorCode::Internal, "an AES key id must be 16 bytes");
+    auto k = std::shared_ptr<Key>(new Key);
+    k->id_ = id;
+    k->label_ = std::move(label);
+    k->kind_ = KeyKind::Aes256;
+    k->bits_ = 256;
+    k->usages_ = kUsageWrap;
+    k->expires_ = expires;
+    k->aes_key_ = std::move(key);
     return k;
 }
 

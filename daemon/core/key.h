@@ -35,6 +35,11 @@ public:
     // An AES-256 key-encryption key.
     static std::shared_ptr<const Key> aes(SecretBytes material, std::string label,
                                           std::optional<SystemTime> expires = std::nullopt);
+    // An AES-256 key that lives elsewhere (a token) under the id `id`, which the source computed as
+    // DESIGN.md defines it when it could, so a wrapped key interoperates with the software KEK.
+    static std::shared_ptr<const Key> aes_elsewhere(std::unique_ptr<AesKey> key, KeyId id,
+                                                    std::string label,
+                                                    std::optional<SystemTime> expires = std::nullopt);
     // A TLS identity: a private key with an optional certificate chain (leaf first). Throws
     // KeychainError(BadRequest) when the leaf certificate does not match the key.
     static std::shared_ptr<const Key> identity(std::unique_ptr<PrivateKey> key,
@@ -49,6 +54,8 @@ public:
     uint8_t usages() const { return usages_; }
     const std::optional<SystemTime>& expires() const { return expires_; }
     // Non-null only for AES keys.
+    const AesKey* aes_key() const { return aes_key_.get(); }
+    // The bytes of a software AES key; empty for other keys and for AES keys in a token.
     const SecretBytes& aes_material() const { return aes_; }
     // Non-null only for asymmetric keys.
     const PrivateKey* private_key() const { return private_.get(); }
@@ -64,6 +71,7 @@ private:
     uint8_t usages_ = 0;
     std::optional<SystemTime> expires_;
     SecretBytes aes_;
+    std::unique_ptr<AesKey> aes_key_;
     std::unique_ptr<PrivateKey> private_;
     std::vector<uint8_t> spki_;
     std::vector<std::vector<uint8_t>> chain_;

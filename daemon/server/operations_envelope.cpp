@@ -47,7 +47,7 @@ WipingBuffer Operations::generate_data_key(const wire::Message& req) {
     const auto k = kek(keychain_, selector_from(req, Tag::KeyId, Tag::Label));
     SecretBytes data_key(32);
     crypto_backend().random(data_key.span());
-    const auto wrapped = envelope::wrap(k->id(), k->aes_material().span(), data_key.span(), context_of(req));
+    const auto wrapped = envelope::wrap(k->id(), *k->aes_key(), data_key.span(), context_of(req));
     return MessageBuilder(reply_opcode(Opcode::GenerateDataKey), req.request_id)
         .bytes(Tag::KeyId, k->id().bytes())
         .bytes(Tag::DataKey, data_key.span())
@@ -60,7 +60,7 @@ WipingBuffer Operations::wrap(const wire::Message& req) {
     const auto dk = req.get(Tag::DataKey);
     if (!dk) throw KeychainError(ErrorCode::BadRequest, "WRAP needs DATA_KEY");
     const auto k = kek(keychain_, selector_from(req, Tag::KeyId, Tag::Label));
-    const auto wrapped = envelope::wrap(k->id(), k->aes_material().span(), *dk, context_of(req));
+    const auto wrapped = envelope::wrap(k->id(), *k->aes_key(), *dk, context_of(req));
     return MessageBuilder(reply_opcode(Opcode::Wrap), req.request_id)
         .bytes(Tag::KeyId, k->id().bytes())
         .bytes(Tag::Wrapped, wrapped)
@@ -71,7 +71,7 @@ WipingBuffer Operations::unwrap(const wire::Message& req) {
     require_unlocked();
     const auto view = parse_wrapped(req);
     const auto k = kek(keychain_, KeySelector{view.kek_id, {}});
-    const SecretBytes dk = envelope::unwrap(k->aes_material().span(), view, context_of(req));
+    const SecretBytes dk = envelope::unwrap(*k->aes_key(), view, context_of(req));
     return MessageBuilder(reply_opcode(Opcode::Unwrap), req.request_id)
         .bytes(Tag::KeyId, k->id().bytes())
         .bytes(Tag::DataKey, dk.span())
@@ -83,8 +83,8 @@ WipingBuffer Operations::rewrap(const wire::Message& req) {
     const auto view = parse_wrapped(req);
     const auto from = kek(keychain_, KeySelector{view.kek_id, {}});
     const auto to = kek(keychain_, selector_from(req, Tag::TargetKeyId, Tag::TargetLabel));
-    const SecretBytes dk = envelope::unwrap(from->aes_material().span(), view, context_of(req));
-    const auto wrapped = envelope::wrap(to->id(), to->aes_material().span(), dk.span(), context_of(req));
+    const SecretBytes dk = envelope::unwrap(*from->aes_key(), view, context_of(req));
+    const auto wrapped = envelope::wrap(to->id(), *to->aes_key(), dk.span(), context_of(req));
     return MessageBuilder(reply_opcode(Opcode::Rewrap), req.request_id)
         .bytes(Tag::KeyId, to->id().bytes())
         .bytes(Tag::Wrapped, wrapped)

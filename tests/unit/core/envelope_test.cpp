@@ -1,7 +1,9 @@
 // KCW1 envelope: the published test vectors, round trips, tampering and limits.
 #include <catch2/catch.hpp>
 
+#include "core/crypto_backend.h"
 #include "core/envelope.h"
+#include "core/key.h"
 #include "core/error.h"
 #include "test_bytes.h"
 
@@ -30,14 +32,30 @@ constexpr std::string_view kWrappedNoContext =
     "a0e985c4d3dd30f9307057099e0146f9fcc2518c8857a90d927af1b18bc0c109"
     "f76cd236674cc3cc9ed0f779700d4168";
 
+// A KEK over raw bytes of any length, so the size checks below the envelope can be reached.
+struct RawKek final : AesKey {
+    explicit RawKek(std::vector<uint8_t> b) : bytes(std::move(b)) {}
+    std::vector<uint8_t> bytes;
+    void gcm_encrypt(std::span<const uint8_t> nonce, std::span<const uint8_t> aad,
+                     std::span<const uint8_t> pt, std::span<uint8_t> ct,
+                     std::span<uint8_t> tag) const override {
+        crypto_backend().aes256_gcm_encrypt(bytes, nonce, aad, pt, ct, tag);
+    }
+    bool gcm_decrypt(std::span<const uint8_t> nonce, std::span<const uint8_t> aad,
+                     std::span<const uint8_t> ct, std::span<const uint8_t> tag,
+                     std::span<uint8_t> pt) const override {
+        return crypto_backend().aes256_gcm_decrypt(bytes, nonce, aad, ct, tag, pt);
+    }
+};
+
 struct Fixture {
-    std::vector<uint8_t> kek = counting_bytes(0x00, 32);
-    KeyId kek_id = KeyId::for_symmetric_key(kek);
+    RawKek kek{counting_bytes(0x00, 32)};
+    KeyId kek_id = KeyId::for_symmetric_key(kek.bytes);
     std::vector<uint8_t> nonce = counting_bytes(0xc0, 12);
     std::vector<uint8_t> data_key = counting_bytes(0xa0, 32);
 };
 
-KeychainError unwrap_error(std::span<const uint8_t> kek, std::span<const uint8_t> wrapped,
+KeychainError unwrap_error(const AesKey& kek, std::span<const uint8_t> wrapped,
                            std::span<const uint8_t> context) {
     auto view = envelope::parse(wrapped);
     REQUIRE(view);
@@ -112,7 +130,7 @@ TEST_CASE("unwrap with a different context is refused", "[core][envelope]") {
 }
 
 TEST_CASE("unwrap under another KEK is refused", "[core][envelope]") {
-    const auto other = counting_bytes(0x01, 32);
+    const RawKek other(counting_bytes(0x01, 32));
     REQUIRE(unwrap_error(other, unhex(kWrappedDbUsers), as_bytes("db:users")).code() ==
             ErrorCode::BadRequest);
 }
@@ -237,10 +255,19 @@ TEST_CASE("a KEK that is not 32 bytes is refused before the cipher reads it", "[
     REQUIRE(view);
     for (size_t n : {0u, 16u, 31u, 33u}) {
         INFO(n << "-byte KEK");
-        const auto kek = counting_bytes(0, n);
+        const RawKek kek(counting_bytes(0, n));
         REQUIRE_THROWS_MATCHES(envelope::wrap(f.kek_id, kek, f.data_key, {}), KeychainError,
                                Catch::Matchers::Message("AES-256-GCM needs a 32-byte key, got " +
                                                         std::to_string(n)));
         REQUIRE_THROWS_AS(envelope::unwrap(kek, *view, as_bytes("db:users")), KeychainError);
     }
+}
+
+TEST_CASE("a software AES key from Key::aes wraps to the same bytes as the raw KEK", "[core][envelope]") {
+    Fixture f;
+    const auto key = Key::aes(SecretBytes(f.kek.bytes.data(), f.kek.bytes.size()), "kek");
+    REQUIRE(key->id() == f.kek_id);
+    REQUIRE(key->aes_key() != nullptr);
+    const auto wrapped = envelope::wrap(key->id(), *key->aes_key(), f.data_key, as_bytes("db:users"), f.nonce);
+    REQUIRE(wrapped == unhex(kWrappedDbUsers));
 }
