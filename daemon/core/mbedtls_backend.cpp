@@ -133,6 +133,9 @@ public:
             mbedtls_rsa_context* rsa = mbedtls_pk_rsa(pk_);
             std::vector<uint8_t> sig(mbedtls_rsa_get_len(rsa));
             int rc;
+            // The padding mode stays in the context: PSS and OAEP set V21, and mbedTLS then
+            // refuses PKCS#1 v1.5 signatures until it is set back.
+            if (!is_pss(alg)) mbedtls_rsa_set_padding(rsa, MBEDTLS_RSA_PKCS_V15, MBEDTLS_MD_NONE);
             if (alg == SignAlgorithm::RsaPkcs1Raw) {
                 if (digest.empty() || digest.size() + 11 > sig.size())
                     throw KeychainError(ErrorCode::BadRequest,

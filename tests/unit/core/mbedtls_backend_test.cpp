@@ -134,6 +134,24 @@ TEST_CASE("RSA-PSS signatures use MGF1 with the same hash and a salt of the hash
     }
 }
 
+TEST_CASE("one RSA key signs PKCS#1 v1.5 after PSS and after OAEP (the padding mode is per call)",
+          "[core][mbedtls]") {
+    // A TLS server mixes the schemes on one key; mbedTLS keeps the padding in the context.
+    const auto& g = core_test::rsa_key(2048);
+    const auto key = parsed(g);
+    const auto digest = digest_of(MBEDTLS_MD_SHA256, "mixed schemes");
+    const auto before = key->sign(SignAlgorithm::RsaPkcs1Sha256, digest);
+    (void)key->sign(SignAlgorithm::RsaPssSha256, digest);
+    REQUIRE(key->sign(SignAlgorithm::RsaPkcs1Sha256, digest) == before);
+    auto digest_info = core_test::unhex("3031300d060960864801650304020105000420");
+    digest_info.insert(digest_info.end(), digest.begin(), digest.end());
+    REQUIRE(key->sign(SignAlgorithm::RsaPkcs1Raw, digest_info) == before);
+    (void)sign_error(*key, SignAlgorithm::RsaPkcs1Raw, {});
+    REQUIRE_THROWS_AS(key->decrypt(DecryptAlgorithm::RsaOaepSha256, std::vector<uint8_t>(256, 1)),
+                      KeychainError);
+    REQUIRE(key->sign(SignAlgorithm::RsaPkcs1Sha256, digest) == before);
+}
+
 TEST_CASE("rsa-pkcs1-raw over a SHA-256 DigestInfo equals rsa-pkcs1-sha256", "[core][mbedtls]") {
     const auto& g = core_test::rsa_key(2048);
     const auto key = parsed(g);
