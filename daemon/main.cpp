@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -18,6 +19,7 @@
 #include "media/udev_watcher.h"
 #include "process_hardening.h"
 #include "server/server.h"
+#include "token/token_source.h"
 
 using namespace keychaind;
 
@@ -27,6 +29,9 @@ std::vector<std::shared_ptr<KeySource>> make_sources(const Config& cfg) {
     std::vector<std::shared_ptr<KeySource>> s;
     if (!cfg.identities.empty()) s.push_back(std::make_shared<file::IdentitySource>(cfg.identities));
     if (!cfg.directories.empty()) s.push_back(std::make_shared<file::DirectorySource>(cfg.directories));
+    // No module is loaded here: the first scan loads them, after daemonize() (PKCS#11 modules
+    // must not be used across fork()).
+    if (!cfg.pkcs11.tokens.empty()) s.push_back(std::make_shared<token::TokenSource>(cfg.pkcs11));
     if (cfg.devices.enable) {
         const auto& mounts = media::private_mount_setup();
         if (!mounts.ready) {
@@ -114,6 +119,15 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         log::error(e.what());
         return 1;
+    }
+    // The sources are gone: their PKCS#11 modules are being finalized and unloaded.
+    if (!token::finish_token_modules(std::chrono::milliseconds(cfg.pkcs11.call_timeout_ms))) {
+        // A thread is stuck inside a module: running the process's static destructors (the
+        // module's among them) under it could crash. The keychain is empty and wiped already.
+        log::warning("a PKCS#11 module is still busy in a call that never returned; exiting without unloading it");
+        log::info("keychain emptied; exiting");
+        std::fflush(nullptr);
+        _exit(0);
     }
     log::info("keychain emptied; exiting");
     return 0;

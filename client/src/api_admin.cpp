@@ -57,6 +57,22 @@ KC_API int kc_provide_encoded_key(kc_client* c, const char* encoded_key, const c
     return guarded(c, [&] { provide(*c, Tag::EncodedKey, encoded_key, "encoded key", label, expires, key_id_hex); });
 }
 
+KC_API int kc_provide_pin(kc_client* c, const char* token, const char* pin, uint32_t* added) {
+    if (added != nullptr) *added = 0;
+    return guarded(c, [&] {
+        if (token == nullptr || *token == '\0') throw ClientError(KC_ERR_ARGUMENT, "no token named");
+        if (!keychaind::wire::is_utf8(token)) throw ClientError(KC_ERR_ARGUMENT, "the token name is not UTF-8");
+        if (pin == nullptr || *pin == '\0') throw ClientError(KC_ERR_ARGUMENT, "empty PIN");
+        auto b = new_request(Opcode::Provide);
+        b.str(Tag::Pin, std::string_view(pin));  // only into the (wiping) frame
+        b.str(Tag::TokenUri, token);
+        Call call = keychain::detail::make_call(Opcode::Provide, std::move(b));
+        keychain::detail::perform(*c, call);
+        const uint32_t n = call.decoded().get_u32(Tag::Count).value_or(0);
+        if (added != nullptr) *added = n;
+    });
+}
+
 KC_API int kc_forget(kc_client* c, const char* key, uint32_t* count) {
     if (count != nullptr) *count = 0;
     return guarded(c, [&] {

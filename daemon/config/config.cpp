@@ -2,9 +2,12 @@
 #include "config/config.h"
 
 #include <grp.h>
+#include <p11-kit/pkcs11.h>
+#include <p11-kit/uri.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <toml++/toml.h>
 
@@ -130,6 +133,87 @@ void read_devices(const Reader& r, const toml::table& d, DevicesConfig& c) {
     }
 }
 
+// Checks a pkcs11: URI with p11-kit's own parser, as the token driver will read it. `what` allows
+// token attributes only, or object attributes too (an object URI may name its token as well).
+void check_pkcs11_uri(const Reader& r, const toml::node* n, const std::string& text, bool object) {
+    const std::unique_ptr<P11KitUri, decltype(&p11_kit_uri_free)> uri(p11_kit_uri_new(), p11_kit_uri_free);
+    const auto type = object ? P11_KIT_URI_FOR_OBJECT_ON_TOKEN : P11_KIT_URI_FOR_TOKEN;
+    const int rc = p11_kit_uri_parse(text.c_str(), type, uri.get());
+    if (rc != P11_KIT_URI_OK)
+        r.fail(n, "\"" + text + "\" is not a pkcs11: URI: " + p11_kit_uri_message(rc));
+    if (p11_kit_uri_any_unrecognized(uri.get()))
+        r.fail(n, "\"" + text + "\" has attributes keychaind does not match on; " +
+                      (object ? "use token, manufacturer, serial, model, object, id and type"
+                              : "use token, manufacturer, serial and model (objects go in keys)"));
+    if (p11_kit_uri_get_pin_value(uri.get()) != nullptr || p11_kit_uri_get_pin_source(uri.get()) != nullptr)
+        r.fail(n, "\"" + text + "\" carries a PIN; give it in pin_file or with PROVIDE instead");
+}
+
+bool is_registry_name(const std::string& s) {
+    return !s.empty() && s != "." && s != ".." &&
+           s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") ==
+               std::string::npos;
+}
+
+void read_pkcs11(const Reader& r, const toml::table& p, Pkcs11Config& c) {
+    r.check_keys(p, "[pkcs11]", {"module_paths", "poll_ms", "call_timeout_ms", "token"});
+    c.poll_ms = r.number(p, "poll_ms", c.poll_ms, 100, 60 * 1000);
+    c.call_timeout_ms = r.number(p, "call_timeout_ms", c.call_timeout_ms, 100, 600 * 1000);
+    if (const toml::node* mps = p.get("module_paths")) {
+        if (!mps->is_array()) r.fail(mps, "module_paths must be an array of absolute paths");
+        for (const auto& e : *mps->as_array()) {
+            if (!e.is_string()) r.fail(&e, "module_paths must hold strings");
+            const std::string m = e.as_string()->get();
+            if (m.empty() || m.find('\0') != std::string::npos || !fs::path(m).is_absolute())
+                r.fail(&e, "module path \"" + m + "\" is not an absolute path");
+            c.module_paths.push_back(fs::path(m).lexically_normal().string());
+        }
+    }
+    const toml::node* ts = p.get("token");
+    if (ts == nullptr) return;
+    if (!ts->is_array_of_tables()) r.fail(ts, "[[pkcs11.token]] must be an array of tables");
+    std::set<std::string> names;
+    for (const auto& e : *ts->as_array()) {
+        const toml::table& t = *e.as_table();
+        r.check_keys(t, "[[pkcs11.token]]", {"name", "module", "uri", "keys", "pin_file", "sessions"});
+        TokenConfig tc;
+        tc.name = r.str(t, "name", "");
+        if (tc.name.empty()) r.fail(&e, "a token needs a name");
+        if (tc.name.rfind("pkcs11:", 0) == 0 ||
+            std::any_of(tc.name.begin(), tc.name.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f; }))
+            r.fail(t.get("name"), "token name \"" + tc.name + "\" must not start with \"pkcs11:\" or hold control characters");
+        if (!names.insert(tc.name).second) r.fail(&e, "token \"" + tc.name + "\" is defined twice");
+        const std::string who = "token \"" + tc.name + "\"";
+        tc.module = r.str(t, "module", "");
+        if (tc.module.empty()) r.fail(&e, who + " needs a module (a p11-kit module name such as \"softhsm2\", or an absolute path)");
+        if (tc.module.find('/') != std::string::npos) {
+            if (!fs::path(tc.module).is_absolute())
+                r.fail(t.get("module"), who + ": module \"" + tc.module + "\" is neither a p11-kit module name nor an absolute path");
+            tc.module = fs::path(tc.module).lexically_normal().string();
+            if (std::find(c.module_paths.begin(), c.module_paths.end(), tc.module) == c.module_paths.end())
+                r.fail(t.get("module"), who + ": module \"" + tc.module + "\" is not listed in [pkcs11] module_paths");
+        } else if (!is_registry_name(tc.module)) {
+            r.fail(t.get("module"), who + ": module \"" + tc.module + "\" is not a p11-kit module name");
+        }
+        tc.uri = r.str(t, "uri", "");
+        if (tc.uri.empty()) r.fail(&e, who + " needs a uri such as \"pkcs11:token=" + tc.name + "\"");
+        check_pkcs11_uri(r, t.get("uri"), tc.uri, false);
+        if (const toml::node* ks = t.get("keys")) {
+            if (!ks->is_array()) r.fail(ks, who + ": keys must be an array of pkcs11: URIs");
+            for (const auto& k : *ks->as_array()) {
+                if (!k.is_string()) r.fail(&k, who + ": keys must hold strings");
+                const std::string text = k.as_string()->get();
+                check_pkcs11_uri(r, &k, text, true);
+                tc.keys.push_back(text);
+            }
+            if (tc.keys.empty()) r.fail(ks, who + ": keys is empty; leave it out to use every key on the token");
+        }
+        if (t.get("pin_file")) tc.pin_file = r.path(t, "pin_file", "");
+        tc.sessions = r.number(t, "sessions", tc.sessions, 1, 64);
+        c.tokens.push_back(std::move(tc));
+    }
+}
+
 }  // namespace
 
 const std::vector<std::string>& supported_device_filesystems() {
@@ -151,7 +235,7 @@ Config load_config(const std::string& file) {
         throw ConfigError(file + (line ? ":" + std::to_string(line) : std::string()) + ": " +
                           std::string(e.description()));
     }
-    r.check_keys(root, "the top level", {"daemon", "limits", "keys", "devices"});
+    r.check_keys(root, "the top level", {"daemon", "limits", "keys", "devices", "pkcs11"});
 
     if (const toml::table* d = r.table(root, "daemon")) {
         r.check_keys(*d, "[daemon]", {"socket", "socket_mode", "socket_group", "workers",
@@ -214,6 +298,7 @@ Config load_config(const std::string& file) {
         }
     }
     if (const toml::table* d = r.table(root, "devices")) read_devices(r, *d, c.devices);
+    if (const toml::table* p = r.table(root, "pkcs11")) read_pkcs11(r, *p, c.pkcs11);
     return c;
 }
 

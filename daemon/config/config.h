@@ -37,6 +37,24 @@ struct DevicesConfig {
     uint32_t read_timeout_ms = 10000;  // mount + read + parse of one device
 };
 
+// One [[pkcs11.token]]: a PKCS#11 token whose keys stay inside it (docs/tokens.md).
+struct TokenConfig {
+    std::string name;               // unique; in logs and PROVIDE's TOKEN_URI
+    std::string module;             // a p11-kit registry name, or an absolute path in module_paths
+    std::string uri;                // pkcs11: URI with token attributes only
+    std::vector<std::string> keys;  // pkcs11: object URIs; empty: every private key and AES key
+    std::string pin_file;           // empty: the PIN comes from PROVIDE
+    uint32_t sessions = 4;          // session pool size
+};
+
+// [pkcs11]
+struct Pkcs11Config {
+    std::vector<std::string> module_paths;  // modules that may be loaded by path
+    uint32_t poll_ms = 1000;                // presence poll when C_WaitForSlotEvent cannot block
+    uint32_t call_timeout_ms = 5000;        // a token call that takes longer answers TOKEN_ERROR
+    std::vector<TokenConfig> tokens;
+};
+
 // Filesystem types [devices] filesystems may name: those keychaind knows how to mount read-only
 // without the driver writing to the device.
 const std::vector<std::string>& supported_device_filesystems();
@@ -66,6 +84,9 @@ struct Config {
 
     // [devices]
     DevicesConfig devices;
+
+    // [pkcs11]
+    Pkcs11Config pkcs11;
 };
 
 // "FILE:LINE: reason" (or "FILE: reason" when no line applies).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/keychain.h"
+#include "core/secret_bytes.h"
 
 namespace keychaind {
 
@@ -33,6 +34,18 @@ public:
     virtual int event_fd() const = 0;
     virtual void on_event(Keychain& keychain) = 0;
     virtual void stop() = 0;
+};
+
+// A key source whose keys wait behind a PIN (PKCS#11 tokens): PROVIDE with PIN and TOKEN_URI
+// reaches it. Called off the event loop.
+class PinConsumer {
+public:
+    virtual ~PinConsumer() = default;
+    // Whether `token` (a configured token's name, or a pkcs11: URI) names one of this source's tokens.
+    virtual bool has_token(std::string_view token) const = 0;
+    // Logs in to that token with `pin` and adds its keys; returns how many keys were added.
+    // Throws KeychainError: DENIED for a wrong PIN, TOKEN_ERROR when the token fails or is absent.
+    virtual size_t provide_pin(Keychain& keychain, std::string_view token, SecretBytes pin) = 0;
 };
 
 }  // namespace keychaind

@@ -67,12 +67,12 @@ Keychain::AddOutcome Keychain::add(std::shared_ptr<const Key> key, const KeyOrig
     return out;
 }
 
-const Keychain::Entry* Keychain::find_locked(const KeySelector& sel, bool* absent) const {
-    *absent = false;
+const Keychain::Entry* Keychain::find_locked(const KeySelector& sel, const Absent** absent) const {
+    *absent = nullptr;
     if (sel.id) {
         auto it = entries_.find(*sel.id);
         if (it != entries_.end()) return &it->second;
-        *absent = absent_.count(*sel.id) != 0;
+        if (auto a = absent_.find(*sel.id); a != absent_.end()) *absent = &a->second;
         return nullptr;
     }
     const Entry* found = nullptr;
@@ -87,24 +87,28 @@ const Keychain::Entry* Keychain::find_locked(const KeySelector& sel, bool* absen
         throw KeychainError(ErrorCode::BadRequest, "label \"" + sel.label + "\" names " +
                                                        std::to_string(matches) +
                                                        " keys; select by id");
-    if (!found)
-        *absent = std::any_of(absent_.begin(), absent_.end(),
-                              [&](const auto& a) { return a.second.label == sel.label; });
+    if (!found) {
+        const auto a = std::find_if(absent_.begin(), absent_.end(),
+                                    [&](const auto& x) { return x.second.info.label == sel.label; });
+        if (a != absent_.end()) *absent = &a->second;
+    }
     return found;
 }
 
 std::shared_ptr<const Key> Keychain::get(const KeySelector& sel) const {
     std::shared_lock lk(mu_);
-    bool absent = false;
+    const Absent* absent = nullptr;
     const Entry* e = find_locked(sel, &absent);
     if (e) return e->key;
+    if (absent && absent->why)
+        throw KeychainError(absent->why->code, "key " + sel.text() + ": " + absent->why->message);
     if (absent) throw KeychainError(ErrorCode::KeyNotPresent, "key " + sel.text() + " is not present");
     throw KeychainError(ErrorCode::NoSuchKey, "no key " + sel.text());
 }
 
 std::optional<KeyInfo> Keychain::info(const KeySelector& sel) const {
     std::shared_lock lk(mu_);
-    bool absent = false;
+    const Absent* absent = nullptr;
     const Entry* e = nullptr;
     try {
         e = find_locked(sel, &absent);
@@ -121,7 +125,7 @@ std::vector<KeyInfo> Keychain::list(bool include_absent) const {
     out.reserve(entries_.size());
     for (const auto& [id, e] : entries_) out.push_back(info_of(e));
     if (include_absent)
-        for (const auto& [id, i] : absent_) out.push_back(i);
+        for (const auto& [id, a] : absent_) out.push_back(a.info);
     std::sort(out.begin(), out.end(), [](const KeyInfo& a, const KeyInfo& b) {
         return a.label != b.label ? a.label < b.label : a.id.hex() < b.id.hex();
     });
@@ -133,13 +137,15 @@ size_t Keychain::size() const {
     return entries_.size();
 }
 
-void Keychain::drop_locked(const KeyId& id, const std::string& reason, std::vector<KeyEvent>& ev) {
+void Keychain::drop_locked(const KeyId& id, const std::string& reason, std::vector<KeyEvent>& ev,
+                           const std::optional<AbsentReason>& why,
+                           std::vector<std::string> kept_sources) {
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     KeyInfo i = info_of(it->second);
     i.present = false;
-    i.sources.clear();
-    absent_[id] = i;
+    i.sources = std::move(kept_sources);
+    absent_[id] = Absent{i, why};
     ev.push_back({KeyEventType::Removed, std::move(i), reason});
     // The material is wiped when the last holder lets go: an operation already running on
     // another thread finishes with its own reference.
@@ -165,17 +171,22 @@ size_t Keychain::forget(const KeySelector* sel, const std::string& reason) {
     return ev.size();
 }
 
-size_t Keychain::detach_origins(const std::function<bool(const KeyOrigin&)>& pred) {
+size_t Keychain::detach_origins(const std::function<bool(const KeyOrigin&)>& pred,
+                                const std::optional<AbsentReason>& why) {
     std::vector<KeyEvent> ev;
     {
         std::unique_lock lk(mu_);
-        std::vector<KeyId> drop;
+        std::vector<std::pair<KeyId, std::vector<std::string>>> drop;
         for (auto& [id, e] : entries_) {
-            const auto before = e.origins.size();
+            std::vector<std::string> detached;
+            for (const auto& o : e.origins)
+                if (pred(o)) detached.push_back(o.text());
+            if (detached.empty()) continue;
             std::erase_if(e.origins, pred);
-            if (e.origins.size() != before && e.origins.empty() && !e.retained) drop.push_back(id);
+            if (e.origins.empty() && !e.retained)
+                drop.emplace_back(id, why ? std::move(detached) : std::vector<std::string>{});
         }
-        for (const auto& id : drop) drop_locked(id, "source removed", ev);
+        for (auto& [id, sources] : drop) drop_locked(id, "source removed", ev, why, std::move(sources));
     }
     notify(ev);
     return ev.size();

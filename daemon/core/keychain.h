@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/error.h"
 #include "core/key.h"
 
 namespace keychaind {
@@ -32,6 +33,13 @@ struct KeySelector {
     std::string text() const { return id ? id->hex() : "label \"" + label + "\""; }
 };
 
+// Why a dropped key is absent, when that is more than "not present": a token key whose token went
+// away answers TOKEN_ERROR ("key X: token \"web\" was removed"), not KEY_NOT_PRESENT.
+struct AbsentReason {
+    ErrorCode code = ErrorCode::KeyNotPresent;
+    std::string message;  // after "key X: "; never a secret
+};
+
 enum class KeyEventType : uint8_t { Added = 1, Removed = 2 };
 struct KeyEvent {
     KeyEventType type;
@@ -47,8 +55,8 @@ public:
     // Adds a key, or merges a new origin into the entry that already has this id.
     AddOutcome add(std::shared_ptr<const Key> key, const KeyOrigin& origin);
 
-    // Throws KeychainError: NoSuchKey (never seen), KeyNotPresent (seen, now gone),
-    // BadRequest (a label that names several keys).
+    // Throws KeychainError: NoSuchKey (never seen), KeyNotPresent (seen, now gone; or the code of
+    // the AbsentReason it was detached with), BadRequest (a label that names several keys).
     std::shared_ptr<const Key> get(const KeySelector& sel) const;
     std::shared_ptr<const Key> get(const KeyId& id) const { return get(KeySelector{id, {}}); }
     std::optional<KeyInfo> info(const KeySelector& sel) const;  // present keys only
@@ -58,7 +66,10 @@ public:
     // Drops matching keys (all when sel is null); returns how many.
     size_t forget(const KeySelector* sel, const std::string& reason = "forget");
     // Removes origins matching pred; a key none of whose remaining origins keep it is dropped.
-    size_t detach_origins(const std::function<bool(const KeyOrigin&)>& pred);
+    // With `why`, a dropped key keeps the detached sources in its absent entry (LIST_KEYS with
+    // INCLUDE_ABSENT shows where it will come back from) and lookups answer why->code.
+    size_t detach_origins(const std::function<bool(const KeyOrigin&)>& pred,
+                          const std::optional<AbsentReason>& why = std::nullopt);
     // Drops keys whose expiry has passed; returns the next expiry still ahead.
     std::optional<SystemTime> drop_expired(SystemTime now);
     std::optional<SystemTime> next_expiry() const;
@@ -72,14 +83,20 @@ private:
         std::vector<KeyOrigin> origins;
         bool retained = false;  // some non-tethered origin added it: it outlives its origins
     };
+    struct Absent {
+        KeyInfo info;
+        std::optional<AbsentReason> why;
+    };
     KeyInfo info_of(const Entry& e) const;
     void notify(const std::vector<KeyEvent>& events) const;
-    const Entry* find_locked(const KeySelector& sel, bool* absent) const;
-    void drop_locked(const KeyId& id, const std::string& reason, std::vector<KeyEvent>& ev);
+    const Entry* find_locked(const KeySelector& sel, const Absent** absent) const;
+    void drop_locked(const KeyId& id, const std::string& reason, std::vector<KeyEvent>& ev,
+                     const std::optional<AbsentReason>& why = std::nullopt,
+                     std::vector<std::string> kept_sources = {});
 
     mutable std::shared_mutex mu_;
     std::unordered_map<KeyId, Entry> entries_;
-    std::unordered_map<KeyId, KeyInfo> absent_;  // dropped keys, so lookups say KEY_NOT_PRESENT
+    std::unordered_map<KeyId, Absent> absent_;  // dropped keys, so lookups say KEY_NOT_PRESENT
     Listener listener_;
 };
 

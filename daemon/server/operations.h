@@ -3,7 +3,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
+#include <string_view>
 
 #include "core/error.h"
 #include "core/keychain.h"
@@ -30,7 +32,12 @@ KeySelector selector_from(const wire::Message& m, wire::Tag id_tag, wire::Tag la
 
 class Operations {
 public:
+    // PROVIDE with PIN: gives the PIN to the token TOKEN_URI names and returns how many keys that
+    // added. Throws KeychainError (BAD_REQUEST when no configured token has that name or URI).
+    using PinHandler = std::function<size_t(std::string_view token, SecretBytes pin)>;
+
     Operations(Keychain& keychain, DaemonState& state) : keychain_(keychain), state_(state) {}
+    void set_pin_handler(PinHandler h) { pin_handler_ = std::move(h); }
 
     // Refuses unknown tags and non-admin peers for admin operations. Throws KeychainError.
     void check_request(wire::Opcode op, const wire::Message& req, const PeerIdentity& peer) const;
@@ -52,12 +59,14 @@ private:
     WipingBuffer unwrap(const wire::Message& req);
     WipingBuffer rewrap(const wire::Message& req);
     WipingBuffer provide(const wire::Message& req, const PeerIdentity& peer);
+    WipingBuffer provide_pin(const wire::Message& req, const PeerIdentity& peer);
     WipingBuffer forget(const wire::Message& req);
     WipingBuffer lock(const wire::Message& req);
     WipingBuffer unlock(const wire::Message& req);
 
     Keychain& keychain_;
     DaemonState& state_;
+    PinHandler pin_handler_;
 };
 
 }  // namespace keychaind

@@ -36,6 +36,7 @@ SecretBytes password_hash(const SecretBytes& password) {
 }  // namespace
 
 WipingBuffer Operations::provide(const wire::Message& req, const PeerIdentity& peer) {
+    if (req.has(Tag::Pin) || req.has(Tag::TokenUri)) return provide_pin(req, peer);
     const SecretBytes pass = secret_field(req, Tag::Passphrase);
     const SecretBytes encoded = secret_field(req, Tag::EncodedKey);
     if (pass.empty() == encoded.empty())
@@ -51,6 +52,26 @@ WipingBuffer Operations::provide(const wire::Message& req, const PeerIdentity& p
         throw KeychainError(ErrorCode::BadRequest, "EXPIRES is in the past");
     log::info("key " + id.hex() + " provided by " + peer.text());
     return MessageBuilder(reply_opcode(Opcode::Provide), req.request_id).bytes(Tag::KeyId, id.bytes()).finish();
+}
+
+// A token's PIN: the token's driver logs in and loads its keys (this runs on a worker; a token
+// call is bounded by [pkcs11] call_timeout_ms).
+WipingBuffer Operations::provide_pin(const wire::Message& req, const PeerIdentity& peer) {
+    if (req.has(Tag::Passphrase) || req.has(Tag::EncodedKey) || req.has(Tag::Label) || req.has(Tag::Expires))
+        throw KeychainError(ErrorCode::BadRequest,
+                            "PROVIDE with PIN takes only PIN and TOKEN_URI");
+    SecretBytes pin = secret_field(req, Tag::Pin);
+    const auto token = req.get_string(Tag::TokenUri);
+    if (pin.empty() || !token || token->empty())
+        throw KeychainError(ErrorCode::BadRequest, "PROVIDE with a PIN needs both PIN and TOKEN_URI");
+    if (token->size() > 1024) throw KeychainError(ErrorCode::BadRequest, "TOKEN_URI is over 1024 bytes");
+    if (!pin_handler_)
+        throw KeychainError(ErrorCode::BadRequest, "no PKCS#11 token is configured ([[pkcs11.token]])");
+    log::info("PIN for token \"" + log::escape(*token) + "\" provided by " + peer.text());
+    const size_t added = pin_handler_(*token, std::move(pin));
+    return MessageBuilder(reply_opcode(Opcode::Provide), req.request_id)
+        .u32(Tag::Count, static_cast<uint32_t>(added))
+        .finish();
 }
 
 WipingBuffer Operations::forget(const wire::Message& req) {

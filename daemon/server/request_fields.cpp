@@ -36,7 +36,7 @@ std::vector<Tag> allowed_tags(Opcode op) {
         case Opcode::Unwrap: return {Tag::Wrapped, Tag::Context};
         case Opcode::Rewrap: return {Tag::Wrapped, Tag::Context, Tag::TargetKeyId, Tag::TargetLabel};
         case Opcode::Discover: return {};
-        case Opcode::Provide: return {Tag::Passphrase, Tag::EncodedKey, Tag::Label, Tag::Expires};
+        case Opcode::Provide: return {Tag::Passphrase, Tag::EncodedKey, Tag::Label, Tag::Expires, Tag::Pin, Tag::TokenUri};
         case Opcode::Forget: return {Tag::KeyId, Tag::Label};
         case Opcode::Lock:
         case Opcode::Unlock: return {Tag::Passphrase};
@@ -96,7 +96,8 @@ bool Operations::runs_on_worker(Opcode op) {
         case Opcode::GenerateDataKey:
         case Opcode::Wrap:
         case Opcode::Unwrap:
-        case Opcode::Rewrap: return true;
+        case Opcode::Rewrap:
+        case Opcode::Provide: return true;  // a PIN means a token login, bounded but not instant
         default: return false;
     }
 }

@@ -64,6 +64,7 @@ Server::Server(Config cfg, SourceFactory make_sources, Keychain& keychain)
     state_.daemon_uid = geteuid();
     sources_ = make_sources_(cfg_);
     pool_ = std::make_unique<WorkerPool>(cfg_.workers);
+    ops_.set_pin_handler([this](std::string_view token, SecretBytes pin) { return provide_pin(token, std::move(pin)); });
     keychain_.set_listener([this](const KeyEvent& ev) {
         const std::string what = describe(ev.info);
         if (ev.type == KeyEventType::Added)
@@ -448,6 +449,20 @@ size_t Server::scan_sources() {
         }
     }
     return added;
+}
+
+size_t Server::provide_pin(std::string_view token, SecretBytes pin) {
+    std::vector<std::shared_ptr<KeySource>> sources;
+    {
+        std::lock_guard lk(sources_mu_);
+        sources = sources_;
+    }
+    for (const auto& s : sources) {
+        auto p = std::dynamic_pointer_cast<PinConsumer>(s);
+        if (p && p->has_token(token)) return p->provide_pin(keychain_, token, std::move(pin));
+    }
+    throw KeychainError(ErrorCode::BadRequest,
+                        "no [[pkcs11.token]] is named \"" + log::escape(token) + "\" or matches that URI");
 }
 
 void Server::start_discover(Connection& c, uint32_t request_id) {

@@ -79,6 +79,7 @@ private:
     void on_key_event(const KeyEvent& ev);
     void arm_expiry();
     size_t scan_sources();
+    size_t provide_pin(std::string_view token, SecretBytes pin);  // PROVIDE with PIN, on a worker
     void watch_sources();    // loop_ watches the EventSources among sources_
     void unwatch_sources();  // and no longer; stops them
     void on_signal();

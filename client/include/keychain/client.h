@@ -180,6 +180,10 @@ KC_API int kc_provide_passphrase(kc_client* c, const char* passphrase, const cha
 /* encoded_key: 64 hex digits or the 44-character base64 form of a 32-byte key. */
 KC_API int kc_provide_encoded_key(kc_client* c, const char* encoded_key, const char* label, uint64_t expires,
                                   char key_id_hex[65]);
+/* A PKCS#11 token's user PIN: the daemon logs in to the token `token` names (a [[pkcs11.token]]
+ * name, or a pkcs11: URI matching one) and loads its keys. *added (may be NULL) = keys new to the
+ * keychain. KC_ERR_DENIED for a wrong PIN, KC_ERR_TOKEN_ERROR when the token is absent or fails. */
+KC_API int kc_provide_pin(kc_client* c, const char* token, const char* pin, uint32_t* added);
 /* key NULL forgets every key. *count (may be NULL) = keys dropped. */
 KC_API int kc_forget(kc_client* c, const char* key, uint32_t* count);
 /* password may be NULL; UNLOCK must give LOCK's password. */

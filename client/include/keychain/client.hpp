@@ -265,6 +265,13 @@ public:
         return id;
     }
 
+    // Returns how many keys the token's login added.
+    uint32_t provide_pin(const std::string& token, const char* pin) {
+        uint32_t n = 0;
+        detail::check(kc_provide_pin(c_, token.c_str(), pin, &n), c_);
+        return n;
+    }
+
     uint32_t forget(const std::string& key) { return forget_impl(key.c_str()); }
     uint32_t forget_all() { return forget_impl(nullptr); }
 

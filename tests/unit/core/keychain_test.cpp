@@ -1,6 +1,7 @@
 // Keychain: merging origins, lookups, forgetting, detaching sources, expiry and events.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
@@ -208,6 +209,73 @@ TEST_CASE("detaching a source drops keys only it kept and keeps retained ones", 
     REQUIRE(kc.detach_origins([](const KeyOrigin&) { return true; }) == 0);
     REQUIRE(kc.get(retained->id()) == retained);
     REQUIRE(kc.info(KeySelector{retained->id(), {}})->sources.empty());
+}
+
+TEST_CASE("a key detached with a reason answers that reason's code and keeps its sources while absent",
+          "[core][keychain]") {
+    Keychain kc;
+    EventLog log;
+    log.attach(kc);
+    const KeyOrigin token{"token", "pkcs11:token=web;serial=42;object=kek;id=%01;type=secret-key", true};
+    auto key = aes_key(0x00, "kek");
+    auto other = aes_key(0x40, "other");
+    kc.add(key, token);
+    kc.add(other, kStick);
+    log.events.clear();
+
+    const AbsentReason why{ErrorCode::TokenError, "token \"web\" was removed"};
+    REQUIRE(kc.detach_origins([&](const KeyOrigin& o) { return o == token; }, why) == 1);
+    REQUIRE(kc.size() == 1);
+
+    for (const KeySelector& sel : {KeySelector{key->id(), {}}, KeySelector{std::nullopt, "kek"}}) {
+        try {
+            (void)kc.get(sel);
+            FAIL("get() of a detached token key must throw");
+        } catch (const KeychainError& e) {
+            REQUIRE(e.code() == ErrorCode::TokenError);
+            REQUIRE(std::string(e.what()) == "key " + sel.text() + ": token \"web\" was removed");
+        }
+    }
+    REQUIRE_FALSE(kc.info(KeySelector{key->id(), {}}).has_value());  // WAIT keeps waiting
+
+    const auto listed = kc.list(true);
+    REQUIRE(listed.size() == 2);
+    const auto absent = std::find_if(listed.begin(), listed.end(), [](const KeyInfo& i) { return !i.present; });
+    REQUIRE(absent != listed.end());
+    REQUIRE(absent->id == key->id());
+    REQUIRE(absent->sources == std::vector<std::string>{token.text()});
+    REQUIRE(log.events.size() == 1);
+    REQUIRE(log.events[0].reason == "source removed");
+
+    // Back with its token: present again, and no trace of the reason.
+    REQUIRE(kc.add(aes_key(0x00, "kek"), token) == Keychain::AddOutcome::Added);
+    REQUIRE(kc.get(key->id())->id() == key->id());
+    const KeySelector sel{key->id(), {}};
+    kc.forget(&sel);
+    REQUIRE(error_of(kc, sel) == ErrorCode::KeyNotPresent);  // forgotten: the plain answer again
+    REQUIRE(kc.list(true).size() == 2);
+}
+
+TEST_CASE("a detach with a reason leaves keys that other origins keep, and plain detaches stay plain",
+          "[core][keychain]") {
+    Keychain kc;
+    const KeyOrigin token{"token", "pkcs11:token=web;object=kek;type=secret-key", true};
+    auto shared = aes_key(0x00, "shared");
+    auto plain = aes_key(0x40, "plain");
+    kc.add(shared, token);
+    kc.add(shared, kOtherStick);
+    kc.add(plain, kStick);
+    REQUIRE(kc.detach_origins([&](const KeyOrigin& o) { return o == token; },
+                              AbsentReason{ErrorCode::TokenError, "token \"web\" was removed"}) == 0);
+    REQUIRE(kc.get(shared->id()) == shared);
+    REQUIRE(kc.info(KeySelector{shared->id(), {}})->sources == std::vector<std::string>{kOtherStick.text()});
+
+    REQUIRE(kc.detach_origins([](const KeyOrigin& o) { return o == kStick; }) == 1);
+    REQUIRE(error_of(kc, KeySelector{plain->id(), {}}) == ErrorCode::KeyNotPresent);
+    const auto listed = kc.list(true);
+    const auto absent = std::find_if(listed.begin(), listed.end(), [](const KeyInfo& i) { return !i.present; });
+    REQUIRE(absent != listed.end());
+    REQUIRE(absent->sources.empty());
 }
 
 TEST_CASE("drop_expired drops keys whose time has come and reports the next expiry",
