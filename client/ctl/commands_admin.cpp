@@ -1,4 +1,4 @@
-// provide, forget, lock, unlock (admin operations).
+// provide, provide-pin, forget, lock, unlock (admin operations).
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -47,6 +47,20 @@ void run_provide(const CommonOptions& common, ProvideOptions& o) {
         std::cout << id << "\n";
 }
 
+void run_provide_pin(const CommonOptions& common, const std::string& token, SecretSource& pin_source) {
+    if (token.empty()) usage_error("name the token (its [[pkcs11.token]] name, or a pkcs11: URI)");
+    if (sources_given(pin_source) > 1) usage_error("give at most one of --pin-file, --pin-stdin");
+    const auto pin = sources_given(pin_source) == 1
+                         ? read_secret_text(pin_source, "PIN")
+                         : read_secret_interactive("PIN for token " + token + ": ", "PIN");
+    auto client = connect(common);
+    const uint32_t added = client.provide_pin(token, c_str(pin));
+    if (common.json)
+        std::cout << nlohmann::json({{"token", token}, {"keys_added", added}}).dump(2) << "\n";
+    else
+        std::cout << "token " << printable(token) << ": " << added << (added == 1 ? " key added\n" : " keys added\n");
+}
+
 void run_forget(const CommonOptions& common, const std::string& key, bool all) {
     if (all == !key.empty()) usage_error("give a KEY or --all");
     auto client = connect(common);
@@ -92,6 +106,20 @@ void add_admin_commands(CLI::App& app, CommonOptions& common, Action& action) {
     provide->add_option("--label", po->label, "the key's label")->type_name("L");
     add_common_options(provide, common);
     provide->callback([&, po] { action = [&, po] { run_provide(common, *po); }; });
+
+    auto pin_token = std::make_shared<std::string>();
+    auto pin_source = std::make_shared<SecretSource>();
+    auto* provide_pin = app.add_subcommand(
+        "provide-pin", "Give a PKCS#11 token its PIN: the daemon logs in and loads its keys (admin)");
+    provide_pin->add_option("TOKEN", *pin_token, "the token's [[pkcs11.token]] name, or a pkcs11: URI")->required();
+    provide_pin->add_option("--pin-file", pin_source->file, "read the PIN from FILE")->type_name("FILE");
+    provide_pin->add_flag("--pin-stdin", pin_source->stdin_,
+                          "read the PIN from standard input (the default when it is not a terminal; on a "
+                          "terminal the PIN is asked for without echo)");
+    add_common_options(provide_pin, common);
+    provide_pin->callback([&, pin_token, pin_source] {
+        action = [&, pin_token, pin_source] { run_provide_pin(common, *pin_token, *pin_source); };
+    });
 
     auto fkey = std::make_shared<std::string>();
     auto fall = std::make_shared<bool>(false);

@@ -51,9 +51,13 @@ void add_info_commands(CLI::App& app, CommonOptions& common, Action& action);
 void add_crypto_commands(CLI::App& app, CommonOptions& common, Action& action);
 // gen-datakey, wrap, unwrap, rewrap
 void add_envelope_commands(CLI::App& app, CommonOptions& common, Action& action);
-// provide, forget, lock, unlock
+// provide, provide-pin, forget, lock, unlock
 void add_admin_commands(CLI::App& app, CommonOptions& common, Action& action);
 // new-key (local: makes a .4DKeyChain file)
 void add_new_key_command(CLI::App& app, CommonOptions& common, Action& action);
+// csr (a certificate request signed through the daemon)
+void add_csr_command(CLI::App& app, CommonOptions& common, Action& action);
+// keygen (local: makes a TLS identity as a .4DKeyChain file)
+void add_keygen_command(CLI::App& app, CommonOptions& common, Action& action);
 
 }  // namespace keychain::ctl

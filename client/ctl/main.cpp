@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
     add_envelope_commands(app, common, action);
     add_admin_commands(app, common, action);
     add_new_key_command(app, common, action);
+    add_csr_command(app, common, action);
+    add_keygen_command(app, common, action);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,4 +1,4 @@
-// Passphrases and passwords from a file, standard input or (visibly) the command line.
+// Passphrases, passwords and PINs from a file, standard input, the terminal or (visibly) the command line.
 #pragma once
 
 #include <string>
@@ -18,5 +18,9 @@ int sources_given(const SecretSource& s);
 // The secret as a NUL-terminated C string in locked memory (one trailing newline removed
 // from files and stdin). Refuses an empty secret or one with a NUL byte.
 keychaind::SecretBytes read_secret_text(SecretSource& s, const char* what);
+// A secret typed at the terminal (standard input is one): `prompt` on standard error, echo off
+// while it is typed. From standard input as it is otherwise (one trailing newline removed).
+// NUL-terminated, in locked memory; refuses an empty secret or one with a NUL byte.
+keychaind::SecretBytes read_secret_interactive(const std::string& prompt, const char* what);
 
 }  // namespace keychain::ctl
