@@ -18,6 +18,7 @@
 #include "daemon_fixture.h"
 #include "keychain/client.hpp"
 #include "soft_token.h"
+#include "test_bytes.h"
 #include "test_keys.h"
 
 #ifndef KEYCHAINCTL_BINARY
@@ -28,13 +29,6 @@ using namespace keychaind::test;
 using keychaind::KeyKind;
 
 namespace {
-
-std::string read_text(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 unsigned mode_of(const std::string& path) {
     struct stat st {};
@@ -65,10 +59,6 @@ ProcessResult openssl(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {"openssl"};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv);
-}
-
-nlohmann::json identity_entry(const TestIdentity& id, const std::string& name) {
-    return {{"name", name}, {"privateKey", id.key_pem_pkcs8}, {"certificate", id.cert_pem}};
 }
 
 constexpr const char* kSubject = "CN=www.example.com,O=Example Org,C=FR";
@@ -108,7 +98,7 @@ TEST_CASE(
         INFO(r.describe);
         REQUIRE(r.exit_code == 0);
         CHECK(r.out.empty());
-        CHECK(read_text(out).rfind("-----BEGIN CERTIFICATE REQUEST-----\n", 0) == 0);
+        CHECK(read_file_text(out).rfind("-----BEGIN CERTIFICATE REQUEST-----\n", 0) == 0);
 
         const auto verify = openssl({"req", "-in", out, "-verify", "-noout"});
         INFO(verify.describe);
@@ -213,7 +203,7 @@ TEST_CASE(
     const std::string id = made.out.substr(0, 64);
     CHECK(mode_of(path) == 0600);
 
-    const std::string content = read_text(path);
+    const std::string content = read_file_text(path);
     const auto entry = nlohmann::json::parse(content);
     REQUIRE(entry.is_object());
     CHECK(entry.at("name") == name);
@@ -266,7 +256,7 @@ TEST_CASE(
         const auto again = ctl({"keygen", "--type", "ec:p256", "--out", path});
         INFO(again.describe);
         CHECK(again.exit_code == 5);
-        CHECK(read_text(path) == content);
+        CHECK(read_file_text(path) == content);
     }
 }
 

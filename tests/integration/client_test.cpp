@@ -23,6 +23,7 @@
 #include "daemon_fixture.h"
 #include "keychain/client.h"
 #include "keychain/client.hpp"
+#include "test_bytes.h"
 #include "test_keys.h"
 
 using namespace keychaind::test;
@@ -31,63 +32,27 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr const char* kKek1Hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-constexpr const char* kKek2Hex = "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060708090a0b0c0d0e0f";
 constexpr const char* kOtherHex = "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf";
-
-using ByteVec = std::vector<uint8_t>;
-
-std::string hex(const uint8_t* p, size_t n) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string s;
-    for (size_t i = 0; i < n; ++i) {
-        s += kDigits[p[i] >> 4];
-        s += kDigits[p[i] & 15];
-    }
-    return s;
-}
-std::string hex(const ByteVec& v) { return hex(v.data(), v.size()); }
-
-ByteVec unhex(const std::string& h) {
-    ByteVec out(h.size() / 2);
-    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(std::stoi(h.substr(2 * i, 2), nullptr, 16));
-    return out;
-}
-
-ByteVec sha256(const ByteVec& data) {
-    ByteVec d(32);
-    REQUIRE(mbedtls_sha256_ret(data.data(), data.size(), d.data(), 0) == 0);
-    return d;
-}
-
-// The symmetric key id rule: the first 16 bytes of SHA-256("keychaind key-id v1" || key), hex.
-std::string symmetric_id(const ByteVec& key) {
-    const std::string ctx = "keychaind key-id v1";
-    ByteVec in(ctx.begin(), ctx.end());
-    in.insert(in.end(), key.begin(), key.end());
-    const ByteVec d = sha256(in);
-    return hex(d.data(), 16);
-}
 
 // A passphrase key is SHA-256 of the passphrase's bytes.
 std::string passphrase_id(const std::string& passphrase) {
-    return symmetric_id(sha256(ByteVec(passphrase.begin(), passphrase.end())));
+    return symmetric_id(sha256(Bytes(passphrase.begin(), passphrase.end())));
 }
 
-ByteVec random_vec(size_t n) {
-    ByteVec v(n);
+Bytes random_vec(size_t n) {
+    Bytes v(n);
     REQUIRE(random_bytes(nullptr, v.data(), n) == 0);  // n <= 1024, CTR-DRBG's largest request
     return v;
 }
 
-ByteVec to_vec(const keychain::SecretBuffer& s) { return ByteVec(s.data(), s.data() + s.size()); }
+Bytes to_vec(const keychain::SecretBuffer& s) { return Bytes(s.data(), s.data() + s.size()); }
 
 // Every certificate of a PEM chain, as DER, in order.
-std::vector<ByteVec> der_chain(const std::string& pem) {
+std::vector<Bytes> der_chain(const std::string& pem) {
     mbedtls_x509_crt crt;
     mbedtls_x509_crt_init(&crt);
     const int rc = mbedtls_x509_crt_parse(&crt, reinterpret_cast<const unsigned char*>(pem.c_str()), pem.size() + 1);
-    std::vector<ByteVec> out;
+    std::vector<Bytes> out;
     for (const mbedtls_x509_crt* c = &crt; rc == 0 && c != nullptr && c->raw.len != 0; c = c->next)
         out.emplace_back(c->raw.p, c->raw.p + c->raw.len);
     mbedtls_x509_crt_free(&crt);
@@ -96,7 +61,7 @@ std::vector<ByteVec> der_chain(const std::string& pem) {
 }
 
 // Verifies a signature with mbedTLS directly. PSS: MGF1 with the same hash, salt = hash length.
-bool verifies(const ByteVec& spki, int alg, const ByteVec& digest, const ByteVec& sig) {
+bool verifies(const Bytes& spki, int alg, const Bytes& digest, const Bytes& sig) {
     mbedtls_pk_context pk;
     mbedtls_pk_init(&pk);
     REQUIRE(mbedtls_pk_parse_public_key(&pk, spki.data(), spki.size()) == 0);
@@ -118,13 +83,13 @@ bool verifies(const ByteVec& spki, int alg, const ByteVec& digest, const ByteVec
 int rng(void*, unsigned char* out, size_t n) { return random_bytes(nullptr, out, n); }
 
 // RSA-OAEP encryption to a public key, with mbedTLS directly.
-ByteVec oaep_encrypt(const ByteVec& spki, mbedtls_md_type_t md, const std::string& message) {
+Bytes oaep_encrypt(const Bytes& spki, mbedtls_md_type_t md, const std::string& message) {
     mbedtls_pk_context pk;
     mbedtls_pk_init(&pk);
     REQUIRE(mbedtls_pk_parse_public_key(&pk, spki.data(), spki.size()) == 0);
     mbedtls_rsa_context* r = mbedtls_pk_rsa(pk);
     mbedtls_rsa_set_padding(r, MBEDTLS_RSA_PKCS_V21, static_cast<int>(md));
-    ByteVec ct(mbedtls_rsa_get_len(r));
+    Bytes ct(mbedtls_rsa_get_len(r));
     const int rc = mbedtls_rsa_rsaes_oaep_encrypt(r, rng, nullptr, MBEDTLS_RSA_PUBLIC, nullptr, 0, message.size(),
                                                   reinterpret_cast<const unsigned char*>(message.data()), ct.data());
     mbedtls_pk_free(&pk);
@@ -133,13 +98,6 @@ ByteVec oaep_encrypt(const ByteVec& spki, mbedtls_md_type_t md, const std::strin
 }
 
 std::string keys_config(const std::string& keys_dir) { return "[keys]\ndirectories = [\"" + keys_dir + "\"]\n"; }
-
-std::string two_keks_json() {
-    nlohmann::json j = nlohmann::json::array();
-    j.push_back({{"name", "kek-1"}, {"encodedKey", kKek1Hex}});
-    j.push_back({{"name", "kek-2"}, {"encodedKey", kKek2Hex}});
-    return j.dump();
-}
 
 // Runs `f`, which must throw keychain::Error; returns its code (0 when it did not throw).
 template <class F>
@@ -238,7 +196,7 @@ TEST_CASE("client: status, list_keys and get_public describe the keychain file's
 
         const auto r = kc.get_public(hex(sha256(rsa.spki_der)));  // by id
         CHECK(r.spki == rsa.spki_der);
-        CHECK(r.certificates == std::vector<ByteVec>{rsa.cert_der});
+        CHECK(r.certificates == std::vector<Bytes>{rsa.cert_der});
         CHECK(kc.get_public("label:rsa").id == r.id);
 
         CHECK(error_code_of([&] { kc.get_public("kek-1"); }) == KC_ERR_UNSUPPORTED);
@@ -275,7 +233,7 @@ TEST_CASE("client: ECDSA and RSA signatures verify with mbedTLS; RSA-OAEP decryp
         const char* key;
         int alg;
         size_t digest;
-        const ByteVec* spki;
+        const Bytes* spki;
     };
     const std::vector<Case> cases = {
         {"p256", KC_SIGN_ECDSA_SHA256, 32, &p256.spki_der},
@@ -302,7 +260,7 @@ TEST_CASE("client: ECDSA and RSA signatures verify with mbedTLS; RSA-OAEP decryp
     CHECK(verifies(rsa.spki_der, KC_SIGN_RSA_PSS_SHA256, digest, s2));
 
     CHECK(error_code_of([&] { kc.sign("rsa", KC_SIGN_ECDSA_SHA256, digest); }) == KC_ERR_UNSUPPORTED);
-    CHECK(error_code_of([&] { kc.sign("p256", KC_SIGN_ECDSA_SHA256, ByteVec(31, 1)); }) == KC_ERR_BAD_REQUEST);
+    CHECK(error_code_of([&] { kc.sign("p256", KC_SIGN_ECDSA_SHA256, Bytes(31, 1)); }) == KC_ERR_BAD_REQUEST);
 
     const std::string secret = "a blob encrypted to the RSA identity";
     const auto pt256 = kc.decrypt("rsa", KC_DECRYPT_RSA_OAEP_SHA256, oaep_encrypt(rsa.spki_der, MBEDTLS_MD_SHA256, secret));
@@ -313,7 +271,7 @@ TEST_CASE("client: ECDSA and RSA signatures verify with mbedTLS; RSA-OAEP decryp
     CHECK(error_code_of([&] {
               kc.decrypt("rsa", KC_DECRYPT_RSA_OAEP_SHA1, oaep_encrypt(rsa.spki_der, MBEDTLS_MD_SHA256, secret));
           }) != 0);
-    CHECK(error_code_of([&] { kc.decrypt("p256", KC_DECRYPT_RSA_OAEP_SHA256, ByteVec(64, 1)); }) ==
+    CHECK(error_code_of([&] { kc.decrypt("p256", KC_DECRYPT_RSA_OAEP_SHA256, Bytes(64, 1)); }) ==
           KC_ERR_UNSUPPORTED);
 }
 
@@ -334,7 +292,7 @@ TEST_CASE("client: RSA PKCS#1 v1.5 signing still works after PSS signing or OAEP
         CHECK(pt.size() == 1);
     }
     std::optional<keychain::Error> failure;
-    ByteVec sig;
+    Bytes sig;
     try {
         sig = kc.sign("rsa", KC_SIGN_RSA_PKCS1_SHA256, digest);
     } catch (const keychain::Error& e) {
@@ -361,7 +319,7 @@ TEST_CASE("client: envelope round trips with two KEKs from a keychain file", "[i
     REQUIRE(dk.wrapped.size() >= 20);
     CHECK(std::string(dk.wrapped.begin(), dk.wrapped.begin() + 4) == "KCW1");
     CHECK(hex(dk.wrapped.data() + 4, 16) == kek1_id);
-    const ByteVec data_key = to_vec(dk.key);
+    const Bytes data_key = to_vec(dk.key);
 
     CHECK(to_vec(kc.unwrap(dk.wrapped, "db:users")) == data_key);
 
@@ -376,7 +334,7 @@ TEST_CASE("client: envelope round trips with two KEKs from a keychain file", "[i
         CHECK(to_vec(kc.unwrap(dk.wrapped, "db:users")) == data_key);
     }
     SECTION("wrap of a caller's key under kek-2 unwraps to the same bytes") {
-        const ByteVec mine = random_vec(48);
+        const Bytes mine = random_vec(48);
         const auto w = kc.wrap("kek-2", mine, "ctx");
         CHECK(std::string(w.begin(), w.begin() + 4) == "KCW1");
         CHECK(hex(w.data() + 4, 16) == kek2_id);
@@ -384,7 +342,7 @@ TEST_CASE("client: envelope round trips with two KEKs from a keychain file", "[i
         // By id as well as by label.
         const auto w2 = kc.wrap(kek2_id, mine, "ctx");
         CHECK(to_vec(kc.unwrap(w2, "ctx")) == mine);
-        CHECK(error_code_of([&] { kc.wrap("kek-2", ByteVec{}, "ctx"); }) == KC_ERR_ARGUMENT);
+        CHECK(error_code_of([&] { kc.wrap("kek-2", Bytes{}, "ctx"); }) == KC_ERR_ARGUMENT);
     }
     SECTION("rewrap moves the data key to kek-2, which alone then unwraps it") {
         const auto rewrapped = kc.rewrap(dk.wrapped, "kek-2", "db:users");
@@ -411,7 +369,7 @@ TEST_CASE("client: envelope round trips with two KEKs from a keychain file", "[i
         kc_buffer back{};
         REQUIRE(kc_unwrap(c, wrapped.data, wrapped.len, reinterpret_cast<const uint8_t*>(ctx.data()), ctx.size(),
                           &back) == KC_OK);
-        CHECK(ByteVec(back.data, back.data + back.len) == ByteVec(key.data, key.data + key.len));
+        CHECK(Bytes(back.data, back.data + back.len) == Bytes(key.data, key.data + key.len));
         kc_buffer_free(&back);
         CHECK(back.data == nullptr);
         CHECK(back.len == 0);
@@ -638,8 +596,8 @@ TEST_CASE("client: a batch of 200 pipelined unwraps returns every data key", "[i
     KeysDaemon d(two_keks_json());
     keychain::Client kc(d.socket());
     constexpr size_t kCount = 200;
-    std::vector<ByteVec> keys;
-    std::vector<ByteVec> wrapped;
+    std::vector<Bytes> keys;
+    std::vector<Bytes> wrapped;
     for (size_t i = 0; i < kCount; ++i) {
         keys.push_back(random_vec(16 + i % 48));
         wrapped.push_back(kc.wrap(i % 2 ? "kek-2" : "kek-1", keys.back(), "ctx-" + std::to_string(i)));
@@ -671,7 +629,7 @@ TEST_CASE("client: a batch of 200 pipelined unwraps returns every data key", "[i
                    nlohmann::json({{"name", "ec"}, {"privateKey", p256.key_pem_pkcs8}}).dump());
         CHECK(kc.discover() == 1);
         keychain::Batch b2;
-        std::vector<ByteVec> digests;
+        std::vector<Bytes> digests;
         for (int i = 0; i < 20; ++i) {
             b2.add_generate_data_key("kek-1", "g");
             digests.push_back(random_vec(32));

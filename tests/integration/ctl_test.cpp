@@ -24,15 +24,15 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.h"
 #include "daemon_fixture.h"
 #include "keychain/client.hpp"
+#include "test_bytes.h"
 #include "test_keys.h"
 
 #ifndef KEYCHAINCTL_BINARY
 #error "KEYCHAINCTL_BINARY must name the built keychainctl"
 #endif
-
-extern char** environ;
 
 using namespace keychaind::test;
 using keychaind::KeyKind;
@@ -40,76 +40,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr const char* kKek1Hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-constexpr const char* kKek2Hex = "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060708090a0b0c0d0e0f";
 // Never a real daemon's socket: a test that forgets --socket must not reach one.
 constexpr const char* kNowhere = "/nonexistent/keychaind-ctl-test.sock";
-
-using ByteVec = std::vector<uint8_t>;
-
-std::string hex(const uint8_t* p, size_t n) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string s;
-    for (size_t i = 0; i < n; ++i) {
-        s += kDigits[p[i] >> 4];
-        s += kDigits[p[i] & 15];
-    }
-    return s;
-}
-std::string hex(const ByteVec& v) { return hex(v.data(), v.size()); }
-
-ByteVec unhex(const std::string& h) {
-    ByteVec out(h.size() / 2);
-    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(std::stoi(h.substr(2 * i, 2), nullptr, 16));
-    return out;
-}
-
-ByteVec sha256(const ByteVec& data) {
-    ByteVec d(32);
-    REQUIRE(mbedtls_sha256_ret(data.data(), data.size(), d.data(), 0) == 0);
-    return d;
-}
-
-ByteVec sha384(const ByteVec& data) {
-    ByteVec d(64);
-    REQUIRE(mbedtls_sha512_ret(data.data(), data.size(), d.data(), 1) == 0);
-    d.resize(48);
-    return d;
-}
-
-// The first 16 bytes of SHA-256("keychaind key-id v1" || key), hex.
-std::string symmetric_id(const ByteVec& key) {
-    const std::string ctx = "keychaind key-id v1";
-    ByteVec in(ctx.begin(), ctx.end());
-    in.insert(in.end(), key.begin(), key.end());
-    return hex(sha256(in).data(), 16);
-}
-
-ByteVec unbase64(std::string text) {
-    std::string compact;
-    for (char ch : text)
-        if (ch != '\n' && ch != '\r' && ch != ' ') compact += ch;
-    ByteVec out(compact.size());
-    size_t olen = 0;
-    REQUIRE(mbedtls_base64_decode(out.data(), out.size(), &olen, reinterpret_cast<const unsigned char*>(compact.data()),
-                                  compact.size()) == 0);
-    out.resize(olen);
-    return out;
-}
-
-ByteVec read_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in.good());
-    return ByteVec((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-std::string read_text(const std::string& path) {
-    const ByteVec b = read_bytes(path);
-    return std::string(b.begin(), b.end());
-}
-void write_bytes(const std::string& path, const ByteVec& b) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
 
 unsigned mode_of(const std::string& path) {
     struct stat st {};
@@ -122,7 +54,7 @@ bool exists(const std::string& path) {
     return ::lstat(path.c_str(), &st) == 0;
 }
 
-bool verifies(const ByteVec& spki, mbedtls_md_type_t md, bool pss, const ByteVec& digest, const ByteVec& sig) {
+bool verifies(const Bytes& spki, mbedtls_md_type_t md, bool pss, const Bytes& digest, const Bytes& sig) {
     mbedtls_pk_context pk;
     mbedtls_pk_init(&pk);
     REQUIRE(mbedtls_pk_parse_public_key(&pk, spki.data(), spki.size()) == 0);
@@ -138,10 +70,7 @@ bool verifies(const ByteVec& spki, mbedtls_md_type_t md, bool pss, const ByteVec
     return rc == 0;
 }
 
-struct RunResult {
-    int exit_code = -1;  // 128 + signal when killed
-    std::string out;
-    std::string err;
+struct RunResult : ProcessResult {
     double ms = 0;
 };
 
@@ -150,85 +79,18 @@ struct RunOptions {
     std::optional<std::string> stdin_data;  // default: /dev/null
 };
 
-// fork/exec of `program` with `args`; stdout and stderr captured; killed after 20 s.
+// `program` with `args`, stdout and stderr captured, killed (and the test failed) after 20 s.
 RunResult run(const std::string& program, const std::vector<std::string>& args, const RunOptions& opts = {}) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e)
-        if (std::strncmp(*e, "KEYCHAIND_SOCKET=", 17) != 0) env.emplace_back(*e);
-    env.push_back("KEYCHAIND_SOCKET=" + opts.socket_env.value_or(kNowhere));
-    std::vector<char*> envp;
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> argv_s{program};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    int in_pipe[2], out_pipe[2], err_pipe[2];
-    REQUIRE(pipe2(in_pipe, O_CLOEXEC) == 0);
-    REQUIRE(pipe2(out_pipe, O_CLOEXEC) == 0);
-    REQUIRE(pipe2(err_pipe, O_CLOEXEC) == 0);
+    ProcessOptions po;
+    po.stdin_data = opts.stdin_data;
+    po.timeout = std::chrono::seconds(20);
+    po.env = {"KEYCHAIND_SOCKET=" + opts.socket_env.value_or(kNowhere)};
+    std::vector<std::string> argv{program};
+    argv.insert(argv.end(), args.begin(), args.end());
     const auto t0 = Clock::now();
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        if (opts.stdin_data) {
-            dup2(in_pipe[0], STDIN_FILENO);
-        } else {
-            const int null = open("/dev/null", O_RDONLY);
-            dup2(null, STDIN_FILENO);
-        }
-        dup2(out_pipe[1], STDOUT_FILENO);
-        dup2(err_pipe[1], STDERR_FILENO);
-        execve(program.c_str(), argv.data(), envp.data());
-        _exit(127);
-    }
-    close(in_pipe[0]);
-    close(out_pipe[1]);
-    close(err_pipe[1]);
-    if (opts.stdin_data) {
-        // Small inputs only: they fit in the pipe, so this never blocks.
-        const std::string& s = *opts.stdin_data;
-        REQUIRE(s.size() < 60000);
-        REQUIRE(write(in_pipe[1], s.data(), s.size()) == static_cast<ssize_t>(s.size()));
-    }
-    close(in_pipe[1]);
-
-    RunResult r;
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-    std::string* sinks[2] = {&r.out, &r.err};
-    int open_fds = 2;
-    const auto deadline = t0 + std::chrono::seconds(20);
-    bool killed = false;
-    while (open_fds > 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0) {
-            kill(pid, SIGKILL);
-            killed = true;
-            break;
-        }
-        if (poll(fds, 2, static_cast<int>(left)) < 0) continue;
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-            char buf[4096];
-            const ssize_t n = read(fds[i].fd, buf, sizeof buf);
-            if (n > 0) {
-                sinks[i]->append(buf, static_cast<size_t>(n));
-            } else if (n == 0 || errno != EINTR) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                --open_fds;
-            }
-        }
-    }
-    for (auto& f : fds)
-        if (f.fd >= 0) close(f.fd);
-    int status = 0;
-    waitpid(pid, &status, 0);
+    RunResult r{run_process(argv, po)};
     r.ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (killed) FAIL("killed after 20 s: " << program);
+    if (r.exit_code == 128 + SIGKILL) FAIL("killed after 20 s: " << program);
     return r;
 }
 
@@ -248,17 +110,6 @@ RunOptions with_stdin(const std::string& data) {
     return o;
 }
 
-std::string describe(const RunResult& r) {
-    return "exit " + std::to_string(r.exit_code) + "\n--- stdout:\n" + r.out + "--- stderr:\n" + r.err;
-}
-
-std::string two_keks_json() {
-    nlohmann::json j = nlohmann::json::array();
-    j.push_back({{"name", "kek-1"}, {"encodedKey", kKek1Hex}});
-    j.push_back({{"name", "kek-2"}, {"encodedKey", kKek2Hex}});
-    return j.dump();
-}
-
 bool is_hex_line(const std::string& s, size_t digits) {
     return std::regex_match(s, std::regex("[0-9a-f]{" + std::to_string(digits) + "}\n"));
 }
@@ -275,14 +126,14 @@ TEST_CASE("keychainctl new-key writes a 0600 file the daemon loads, and never ov
     KeysDaemon d("");
     const std::string path = d.keys_dir + "/orders.4DKeyChain";
     const auto made = ctl({"new-key", "--name", "orders-kek", "--out", path});
-    INFO(describe(made));
+    INFO(made.describe);
     REQUIRE(made.exit_code == 0);
     CHECK(made.err.empty());
     REQUIRE(is_hex_line(made.out, 32));
     const std::string id = made.out.substr(0, 32);
     CHECK(mode_of(path) == 0600);
 
-    const std::string content = read_text(path);
+    const std::string content = read_file_text(path);
     const auto j = nlohmann::json::parse(content);
     REQUIRE(j.is_object());
     CHECK(j.at("name") == "orders-kek");
@@ -297,12 +148,12 @@ TEST_CASE("keychainctl new-key writes a 0600 file the daemon loads, and never ov
     CHECK(before.out == "no keys\n");
 
     const auto disc = ctl({"discover", "--socket", d.socket()});
-    INFO(describe(disc));
+    INFO(disc.describe);
     CHECK(disc.exit_code == 0);
     CHECK(disc.out == "1 new key\n");
 
     const auto list = ctl({"list"}, env_socket(d.socket()));
-    INFO(describe(list));
+    INFO(list.describe);
     CHECK(list.exit_code == 0);
     CHECK(list.out.find(id) != std::string::npos);
     CHECK(list.out.find("orders-kek") != std::string::npos);
@@ -316,18 +167,18 @@ TEST_CASE("keychainctl new-key writes a 0600 file the daemon loads, and never ov
 
     SECTION("new-key on an existing path fails and leaves the file alone") {
         const auto again = ctl({"new-key", "--name", "orders-kek", "--out", path});
-        INFO(describe(again));
+        INFO(again.describe);
         CHECK(again.exit_code != 0);
         CHECK(again.exit_code == 5);  // docs/client.md: a file that already exists is a local I/O error
         CHECK(again.out.empty());
         CHECK(again.err.rfind("keychainctl: ", 0) == 0);
-        CHECK(read_text(path) == content);
+        CHECK(read_file_text(path) == content);
         CHECK(mode_of(path) == 0600);
     }
     SECTION("a file not named *.4DKeyChain gets a note and is not loaded") {
         const std::string other = d.keys_dir + "/other.json";
         const auto r = ctl({"new-key", "--out", other});
-        INFO(describe(r));
+        INFO(r.describe);
         CHECK(r.exit_code == 0);
         CHECK(r.err.find("4DKeyChain") != std::string::npos);
         CHECK(exists(other));
@@ -341,21 +192,21 @@ TEST_CASE("keychainctl new-key --passphrase-stdin stores the key the passphrase 
     const std::string pass = "correct horse battery staple";
     const std::string path = d.keys_dir + "/pp.4DKeyChain";
     const auto made = ctl({"new-key", "--passphrase-stdin", "--out", path}, with_stdin(pass + "\n"));
-    INFO(describe(made));
+    INFO(made.describe);
     REQUIRE(made.exit_code == 0);
-    const std::string key_hex = hex(sha256(ByteVec(pass.begin(), pass.end())));
+    const std::string key_hex = hex(sha256(Bytes(pass.begin(), pass.end())));
     CHECK(key_hex == "c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a");  // docs/keychain-file.md
     const std::string id = symmetric_id(unhex(key_hex));
     CHECK(id == "e2476da18c49381dd34d6c5d1f398c9f");
     CHECK(made.out == id + "\n");
-    const auto j = nlohmann::json::parse(read_text(path));
+    const auto j = nlohmann::json::parse(read_file_text(path));
     CHECK(j.at("encodedKey").get<std::string>() == key_hex);
     CHECK_FALSE(j.contains("passPhrase"));
     CHECK(mode_of(path) == 0600);
 
     REQUIRE(ctl({"discover", "--socket", d.socket()}).exit_code == 0);
     const auto list = ctl({"list", "--json", "--socket", d.socket()});
-    INFO(describe(list));
+    INFO(list.describe);
     REQUIRE(list.exit_code == 0);
     const auto keys = nlohmann::json::parse(list.out);
     const auto* k = find_key(keys, "id", id);
@@ -365,14 +216,14 @@ TEST_CASE("keychainctl new-key --passphrase-stdin stores the key the passphrase 
     SECTION("an empty passphrase is a usage error and writes nothing") {
         const std::string empty_path = d.keys_dir + "/empty.4DKeyChain";
         const auto r = ctl({"new-key", "--passphrase-stdin", "--out", empty_path}, with_stdin("\n"));
-        INFO(describe(r));
+        INFO(r.describe);
         CHECK(r.exit_code == 1);
         CHECK_FALSE(exists(empty_path));
     }
     SECTION("new-key --json names the file and the id") {
         const std::string p2 = d.keys_dir + "/pp2.4DKeyChain";
         const auto r = ctl({"new-key", "--passphrase-stdin", "--json", "--out", p2}, with_stdin(pass));
-        INFO(describe(r));
+        INFO(r.describe);
         REQUIRE(r.exit_code == 0);
         const auto out = nlohmann::json::parse(r.out);
         CHECK(out.at("key_id") == id);
@@ -392,37 +243,37 @@ TEST_CASE("keychainctl gen-datakey, unwrap, rewrap and wrap through files", "[in
 
     const auto gen = ctl({"gen-datakey", "kek-1", "--context", "db:users", "--out-wrapped", wrapped, "--out-key", key,
                           "--socket", s});
-    INFO(describe(gen));
+    INFO(gen.describe);
     REQUIRE(gen.exit_code == 0);
     CHECK(gen.out.empty());
     CHECK(mode_of(wrapped) == 0600);
     CHECK(mode_of(key) == 0600);
-    const ByteVec w = read_bytes(wrapped);
+    const Bytes w = read_file_bytes(wrapped);
     REQUIRE(w.size() > 20);
     CHECK(std::string(w.begin(), w.begin() + 4) == "KCW1");
     CHECK(hex(w.data() + 4, 16) == kek1_id);
-    CHECK(read_bytes(key).size() == 32);
+    CHECK(read_file_bytes(key).size() == 32);
 
     const auto un = ctl({"unwrap", "--in", wrapped, "--context", "db:users", "--out", key2}, env_socket(s));
-    INFO(describe(un));
+    INFO(un.describe);
     REQUIRE(un.exit_code == 0);
     CHECK(mode_of(key2) == 0600);
     const auto cmp = run("/usr/bin/cmp", {key, key2});
-    INFO(describe(cmp));
+    INFO(cmp.describe);
     CHECK(cmp.exit_code == 0);
-    CHECK(read_bytes(key) == read_bytes(key2));
+    CHECK(read_file_bytes(key) == read_file_bytes(key2));
 
     SECTION("unwrap never overwrites its output file") {
-        write_bytes(key2, ByteVec{'o', 'l', 'd'});
+        write_file_bytes(key2, Bytes{'o', 'l', 'd'});
         const auto r = ctl({"unwrap", "--in", wrapped, "--context", "db:users", "--out", key2, "--socket", s});
-        INFO(describe(r));
+        INFO(r.describe);
         CHECK(r.exit_code == 5);
-        CHECK(read_bytes(key2) == ByteVec{'o', 'l', 'd'});
+        CHECK(read_file_bytes(key2) == Bytes{'o', 'l', 'd'});
     }
     SECTION("the wrong context is the daemon's BAD_REQUEST: exit 3") {
         const std::string out = work.file("nope.bin");
         const auto r = ctl({"unwrap", "--in", wrapped, "--context", "db:orders", "--out", out, "--socket", s});
-        INFO(describe(r));
+        INFO(r.describe);
         CHECK(r.exit_code == 3);
         CHECK(std::regex_match(r.err, std::regex("keychainctl: BAD_REQUEST: [^\n]+\n")));
         CHECK(r.out.empty());
@@ -430,45 +281,45 @@ TEST_CASE("keychainctl gen-datakey, unwrap, rewrap and wrap through files", "[in
     }
     SECTION("--out - prints base64, and a base64 wrapped file unwraps too") {
         const auto g = ctl({"gen-datakey", "kek-2", "--context-hex", "00ff10", "--out-wrapped", "-", "--socket", s});
-        INFO(describe(g));
+        INFO(g.describe);
         REQUIRE(g.exit_code == 0);
-        const ByteVec w2 = unbase64(g.out);
+        const Bytes w2 = unbase64(g.out);
         CHECK(hex(w2.data() + 4, 16) == kek2_id);
-        write_bytes(work.file("b64.kcw"), ByteVec(g.out.begin(), g.out.end()));
+        write_file_bytes(work.file("b64.kcw"), Bytes(g.out.begin(), g.out.end()));
         const auto u = ctl({"unwrap", "--in", work.file("b64.kcw"), "--context-hex", "00ff10", "--out", "-", "--socket", s});
-        INFO(describe(u));
+        INFO(u.describe);
         REQUIRE(u.exit_code == 0);
         CHECK(unbase64(u.out).size() == 32);
         // The same through the library.
         keychain::Client kc(s);
-        const ByteVec ctx{0x00, 0xff, 0x10};
+        const Bytes ctx{0x00, 0xff, 0x10};
         const auto dk = kc.unwrap(w2, ctx);
-        CHECK(ByteVec(dk.data(), dk.data() + dk.size()) == unbase64(u.out));
+        CHECK(Bytes(dk.data(), dk.data() + dk.size()) == unbase64(u.out));
     }
     SECTION("rewrap to kek-2, then wrap of the same key file, both unwrap to it") {
         const std::string w2 = work.file("dk2.kcw");
         const auto r = ctl({"rewrap", "--in", wrapped, "--to", "kek-2", "--context", "db:users", "--out", w2, "--json",
                             "--socket", s});
-        INFO(describe(r));
+        INFO(r.describe);
         REQUIRE(r.exit_code == 0);
         const auto rj = nlohmann::json::parse(r.out);
         CHECK(rj.at("kek_id") == kek2_id);
-        CHECK(hex(read_bytes(w2).data() + 4, 16) == kek2_id);
+        CHECK(hex(read_file_bytes(w2).data() + 4, 16) == kek2_id);
         const std::string key3 = work.file("dk3.bin");
         REQUIRE(ctl({"unwrap", "--in", w2, "--context", "db:users", "--out", key3, "--socket", s}).exit_code == 0);
-        CHECK(read_bytes(key3) == read_bytes(key));
+        CHECK(read_file_bytes(key3) == read_file_bytes(key));
 
         const std::string w3 = work.file("dk3.kcw");
         const auto wr = ctl({"wrap", "kek-1", "--key-in", key, "--context", "x", "--out", w3, "--socket", s});
-        INFO(describe(wr));
+        INFO(wr.describe);
         REQUIRE(wr.exit_code == 0);
         const std::string key4 = work.file("dk4.bin");
         REQUIRE(ctl({"unwrap", "--in", w3, "--context", "x", "--out", key4, "--socket", s}).exit_code == 0);
-        CHECK(read_bytes(key4) == read_bytes(key));
+        CHECK(read_file_bytes(key4) == read_file_bytes(key));
     }
     SECTION("gen-datakey --json reports the KEK id") {
         const auto g = ctl({"gen-datakey", "kek-2", "--out-wrapped", work.file("j.kcw"), "--json", "--socket", s});
-        INFO(describe(g));
+        INFO(g.describe);
         REQUIRE(g.exit_code == 0);
         const auto gj = nlohmann::json::parse(g.out);
         CHECK(gj.at("kek_id") == kek2_id);
@@ -486,35 +337,35 @@ TEST_CASE("keychainctl sign --data-file and public give signatures mbedTLS verif
     KeysDaemon d(j.dump());
     TempDir work("keychainctl-test");
     const std::string s = d.socket();
-    ByteVec data(100000);
+    Bytes data(100000);
     for (size_t off = 0; off < data.size(); off += 1000)  // CTR-DRBG gives at most 1024 bytes a call
         REQUIRE(random_bytes(nullptr, data.data() + off, std::min<size_t>(1000, data.size() - off)) == 0);
     const std::string data_file = work.file("release.tar");
-    write_bytes(data_file, data);
+    write_file_bytes(data_file, data);
 
     const std::string sig_file = work.file("release.sig");
     const auto r = ctl({"sign", "web", "--alg", "ecdsa-sha256", "--data-file", data_file, "--out", sig_file, "--socket", s});
-    INFO(describe(r));
+    INFO(r.describe);
     REQUIRE(r.exit_code == 0);
     CHECK(r.out.empty());
-    CHECK(verifies(p256.spki_der, MBEDTLS_MD_SHA256, false, sha256(data), read_bytes(sig_file)));
+    CHECK(verifies(p256.spki_der, MBEDTLS_MD_SHA256, false, sha256(data), read_file_bytes(sig_file)));
 
     // PKCS#1 v1.5 before PSS: PKCS#1 after PSS with one key is a daemon bug, covered by
     // client_test.cpp ("RSA PKCS#1 v1.5 signing still works after ...").
     const auto hexsig = ctl({"sign", "rsa", "--alg", "rsa-pkcs1-sha256", "--digest-hex", hex(sha256(data)), "--json",
                              "--socket", s});
-    INFO(describe(hexsig));
+    INFO(hexsig.describe);
     REQUIRE(hexsig.exit_code == 0);
     const auto hj = nlohmann::json::parse(hexsig.out);
     CHECK(verifies(rsa.spki_der, MBEDTLS_MD_SHA256, false, sha256(data), unbase64(hj.at("signature").get<std::string>())));
 
     const auto pss = ctl({"sign", "rsa", "--alg", "rsa-pss-sha384", "--data-file", data_file}, env_socket(s));
-    INFO(describe(pss));
+    INFO(pss.describe);
     REQUIRE(pss.exit_code == 0);
-    const ByteVec pss_sig = unbase64(pss.out);
+    const Bytes pss_sig = unbase64(pss.out);
     CHECK(pss_sig.size() == 256);
     CHECK(verifies(rsa.spki_der, MBEDTLS_MD_SHA384, true, sha384(data), pss_sig));
-    CHECK_FALSE(verifies(rsa.spki_der, MBEDTLS_MD_SHA384, true, sha384(ByteVec(data.begin() + 1, data.end())), pss_sig));
+    CHECK_FALSE(verifies(rsa.spki_der, MBEDTLS_MD_SHA384, true, sha384(Bytes(data.begin() + 1, data.end())), pss_sig));
 
     // A digest of the wrong length is refused before the daemon is asked.
     const auto short_digest = ctl({"sign", "web", "--alg", "ecdsa-sha256", "--digest-hex", "00112233", "--socket", s});
@@ -525,15 +376,15 @@ TEST_CASE("keychainctl sign --data-file and public give signatures mbedTLS verif
     const std::string pub_file = work.file("web.pub.pem");
     const std::string cert_file = work.file("web.crt.pem");
     const auto pub = ctl({"public", "web", "--out-key", pub_file, "--out-cert", cert_file, "--socket", s});
-    INFO(describe(pub));
+    INFO(pub.describe);
     REQUIRE(pub.exit_code == 0);
-    const std::string pem = read_text(pub_file);
+    const std::string pem = read_file_text(pub_file);
     const std::string begin = "-----BEGIN PUBLIC KEY-----\n";
     const std::string end = "-----END PUBLIC KEY-----\n";
     REQUIRE(pem.rfind(begin, 0) == 0);
     REQUIRE(pem.size() > begin.size() + end.size());
     CHECK(unbase64(pem.substr(begin.size(), pem.size() - begin.size() - end.size())) == p256.spki_der);
-    const std::string cert_pem = read_text(cert_file);
+    const std::string cert_pem = read_file_text(cert_file);
     const std::string cb = "-----BEGIN CERTIFICATE-----\n";
     const std::string ce = "-----END CERTIFICATE-----\n";
     REQUIRE(cert_pem.rfind(cb, 0) == 0);
@@ -547,13 +398,13 @@ TEST_CASE("keychainctl exit codes match the README's table", "[integration]") {
 
     SECTION("0: success") {
         const auto r = ctl({"status", "--socket", s});
-        INFO(describe(r));
+        INFO(r.describe);
         CHECK(r.exit_code == 0);
         CHECK(r.out.find("keys present: 2\n") != std::string::npos);
         CHECK(r.out.find("locked: no\n") != std::string::npos);
         CHECK(r.err.empty());
         const auto w = ctl({"wait", "kek-1", "--timeout", "1", "--socket", s});
-        INFO(describe(w));
+        INFO(w.describe);
         CHECK(w.exit_code == 0);
         CHECK(w.out.find(symmetric_id(unhex(kKek1Hex))) != std::string::npos);
     }
@@ -569,7 +420,7 @@ TEST_CASE("keychainctl exit codes match the README's table", "[integration]") {
     SECTION("2: no daemon at the socket") {
         const std::string nowhere = work.file("none.sock");
         const auto r = ctl({"status", "--socket", nowhere});
-        INFO(describe(r));
+        INFO(r.describe);
         CHECK(r.exit_code == 2);
         CHECK(r.err.rfind("keychainctl: ", 0) == 0);
         CHECK(r.err.find(nowhere) != std::string::npos);
@@ -581,13 +432,13 @@ TEST_CASE("keychainctl exit codes match the README's table", "[integration]") {
         // A socket file nobody listens on.
         d.daemon->stop(SIGKILL);  // leaves its socket file behind
         const auto dead = ctl({"status", "--socket", s});
-        INFO(describe(dead));
+        INFO(dead.describe);
         CHECK(dead.exit_code == 2);
     }
     SECTION("3: the daemon answered an error, printed as 'keychainctl: CODE: message'") {
         const std::string digest(64, 'a');
         const auto r = ctl({"sign", "nosuch", "--alg", "ecdsa-sha256", "--digest-hex", digest, "--socket", s});
-        INFO(describe(r));
+        INFO(r.describe);
         CHECK(r.exit_code == 3);
         CHECK(std::regex_match(r.err, std::regex("keychainctl: NO_SUCH_KEY: [^\n]+\n")));
         const auto unsupported = ctl({"sign", "kek-1", "--alg", "ecdsa-sha256", "--digest-hex", digest, "--socket", s});
@@ -601,7 +452,7 @@ TEST_CASE("keychainctl exit codes match the README's table", "[integration]") {
     }
     SECTION("4: wait timed out") {
         const auto r = ctl({"wait", "never-coming", "--timeout", "1", "--socket", s});
-        INFO(describe(r));
+        INFO(r.describe);
         CHECK(r.exit_code == 4);
         CHECK(r.ms >= 900);
         CHECK(r.ms < 10000);
@@ -610,7 +461,7 @@ TEST_CASE("keychainctl exit codes match the README's table", "[integration]") {
     }
     SECTION("5: local I/O errors") {
         const auto r = ctl({"unwrap", "--in", work.file("missing.kcw"), "--out", work.file("k.bin"), "--socket", s});
-        INFO(describe(r));
+        INFO(r.describe);
         CHECK(r.exit_code == 5);
         CHECK(r.err.find(work.file("missing.kcw")) != std::string::npos);
         const auto sign = ctl({"sign", "kek-1", "--alg", "ecdsa-sha256", "--data-file", work.file("nope"), "--socket", s});
@@ -629,7 +480,7 @@ TEST_CASE("keychainctl --json output parses with the expected fields", "[integra
     const std::string file = d.keys_dir + "/test.4DKeyChain";
 
     const auto r = ctl({"list", "--json", "--socket", s});
-    INFO(describe(r));
+    INFO(r.describe);
     REQUIRE(r.exit_code == 0);
     const auto keys = nlohmann::json::parse(r.out);
     REQUIRE(keys.is_array());
@@ -682,19 +533,19 @@ TEST_CASE("keychainctl provide, lock and unlock (admin)", "[integration]") {
 
     const std::string pass = "a passphrase from stdin";
     const auto p = ctl({"provide", "--passphrase-stdin", "--label", "stdin-key", "--socket", s}, with_stdin(pass + "\n"));
-    INFO(describe(p));
+    INFO(p.describe);
     REQUIRE(p.exit_code == 0);
-    const std::string id = symmetric_id(sha256(ByteVec(pass.begin(), pass.end())));
+    const std::string id = symmetric_id(sha256(Bytes(pass.begin(), pass.end())));
     CHECK(p.out == id + "\n");
     const std::string enc_file = work.file("enc.txt");
-    write_bytes(enc_file, ByteVec(kKek1Hex, kKek1Hex + 64));
+    write_file_bytes(enc_file, Bytes(kKek1Hex, kKek1Hex + 64));
     const auto e = ctl({"provide", "--encoded-key-file", enc_file, "--label", "again", "--socket", s});
-    INFO(describe(e));
+    INFO(e.describe);
     CHECK(e.exit_code == 0);
     CHECK(e.out == symmetric_id(unhex(kKek1Hex)) + "\n");
 
     const auto lock = ctl({"lock", "--password-stdin", "--socket", s}, with_stdin("pw\n"));
-    INFO(describe(lock));
+    INFO(lock.describe);
     REQUIRE(lock.exit_code == 0);
     CHECK(lock.out == "locked\n");
     const auto locked = ctl({"gen-datakey", "stdin-key", "--out-wrapped", work.file("l.kcw"), "--socket", s});
@@ -705,8 +556,8 @@ TEST_CASE("keychainctl provide, lock and unlock (admin)", "[integration]") {
     CHECK(std::regex_match(wrong.err, std::regex("keychainctl: DENIED: [^\n]+\n")));
     CHECK(wrong.err.find("nope") == std::string::npos);
     const auto unlock = ctl({"unlock", "--password-stdin", "--socket", s}, with_stdin("pw\n"));
-    INFO(describe(unlock));
+    INFO(unlock.describe);
     CHECK(unlock.exit_code == 0);
     CHECK(ctl({"gen-datakey", "stdin-key", "--out-wrapped", work.file("u.kcw"), "--socket", s}).exit_code == 0);
-    CHECK(hex(read_bytes(work.file("u.kcw")).data() + 4, 16) == id);
+    CHECK(hex(read_file_bytes(work.file("u.kcw")).data() + 4, 16) == id);
 }

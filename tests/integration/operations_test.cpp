@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/key_id.h"
 #include "daemon_fixture.h"
+#include "test_bytes.h"
 #include "test_keys.h"
 
 using namespace keychaind;
@@ -21,9 +22,6 @@ using wire::Tag;
 
 namespace {
 
-constexpr const char* kKekHex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-constexpr const char* kKek2Hex = "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405060708090a0b0c0d0e0f";
-
 std::vector<uint8_t> bytes_of(std::span<const uint8_t> s) { return {s.begin(), s.end()}; }
 std::span<const uint8_t> as_bytes(const std::string& s) {
     return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
@@ -32,13 +30,6 @@ std::span<const uint8_t> as_bytes(const std::string& s) {
 KeyId id_of_hex(const char* hex) {
     auto raw = from_hex_string(hex);
     return KeyId::for_symmetric_key(as_bytes(*raw));
-}
-
-std::string two_keks_json() {
-    nlohmann::json j = nlohmann::json::array();
-    j.push_back({{"name", "kek-1"}, {"encodedKey", kKekHex}});
-    j.push_back({{"name", "kek-2"}, {"encodedKey", kKek2Hex}});
-    return j.dump();
 }
 
 // Verifies with mbedTLS directly, independent of the daemon's backend code.
@@ -188,7 +179,7 @@ TEST_CASE("GENERATE_DATA_KEY then UNWRAP returns the same data key", "[integrati
     const auto wrapped = bytes_of(*g.msg.get(Tag::Wrapped));
     CHECK(data_key.size() == 32);
     CHECK(wrapped.size() == 80);
-    CHECK(*KeyId::from_bytes(*g.msg.get(Tag::KeyId)) == id_of_hex(kKekHex));
+    CHECK(*KeyId::from_bytes(*g.msg.get(Tag::KeyId)) == id_of_hex(kKek1Hex));
 
     auto u = unwrap(d.socket(), wrapped, "db:users");
     REQUIRE(u.msg.opcode == ok_opcode(Opcode::Unwrap));
@@ -250,7 +241,7 @@ TEST_CASE("GENERATE_DATA_KEY then UNWRAP returns the same data key", "[integrati
 TEST_CASE("a keychain file dropped into a scanned directory appears after DISCOVER", "[integration]") {
     KeysDaemon d("");
     CHECK(request(d.socket(), req(Opcode::ListKeys)).msg.get_all(Tag::KeyInfo).empty());
-    write_file(d.keys_dir + "/late.4DKeyChain", nlohmann::json({{"name", "late"}, {"encodedKey", kKekHex}}).dump());
+    write_file(d.keys_dir + "/late.4DKeyChain", nlohmann::json({{"name", "late"}, {"encodedKey", kKek1Hex}}).dump());
     auto r = request(d.socket(), req(Opcode::Discover));
     REQUIRE(r.msg.opcode == ok_opcode(Opcode::Discover));
     CHECK(r.msg.get_u32(Tag::Count) == 1u);
@@ -296,7 +287,7 @@ TEST_CASE("SUBSCRIBE delivers added and removed events", "[integration]") {
     sub.send(s);
     REQUIRE(sub.receive()->msg.opcode == ok_opcode(Opcode::Subscribe));
     auto p = req(Opcode::Provide);
-    p.str(Tag::EncodedKey, kKekHex).str(Tag::Label, "evt");
+    p.str(Tag::EncodedKey, kKek1Hex).str(Tag::Label, "evt");
     request(d.socket(), std::move(p));
     auto added = sub.receive();
     REQUIRE(added);
@@ -327,7 +318,7 @@ TEST_CASE("a key is dropped when its expiry passes", "[integration]") {
     KeysDaemon d("");
     const auto soon = std::chrono::system_clock::now() + std::chrono::seconds(2);
     auto p = req(Opcode::Provide);
-    p.str(Tag::EncodedKey, kKekHex).str(Tag::Label, "short-lived")
+    p.str(Tag::EncodedKey, kKek1Hex).str(Tag::Label, "short-lived")
         .u64(Tag::Expires, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(soon.time_since_epoch()).count()));
     REQUIRE(request(d.socket(), std::move(p)).msg.opcode == ok_opcode(Opcode::Provide));
     CHECK(gen_datakey(d.socket(), "short-lived", "").msg.opcode == ok_opcode(Opcode::GenerateDataKey));

@@ -32,13 +32,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-nlohmann::json identity_entry(const TestIdentity& id, const std::string& name,
-                              bool with_certificate = true) {
-    nlohmann::json e = {{"name", name}, {"privateKey", id.key_pem_pkcs8}};
-    if (with_certificate) e["certificate"] = id.cert_pem;
-    return e;
-}
-
 // A daemon holding `entries` in keys/test.4DKeyChain, and the CA file a client trusts (the
 // first identity's self-signed certificate).
 struct Setup {

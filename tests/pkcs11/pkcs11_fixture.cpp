@@ -259,8 +259,6 @@ Bytes digest(Hash h, const Bytes& data) {
     return out;
 }
 
-Bytes sha256(const Bytes& data) { return digest(Hash::Sha256, data); }
-
 Bytes digest_info(Hash h, const Bytes& hash) {
     // The DER prefixes of RFC 8017 §9.2, note 1.
     static const Bytes kSha1{0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e,
@@ -277,18 +275,6 @@ Bytes digest_info(Hash h, const Bytes& hash) {
                                     : kSha512;
     out.insert(out.end(), hash.begin(), hash.end());
     return out;
-}
-
-Bytes bytes_of(const std::string& s) { return Bytes(s.begin(), s.end()); }
-
-std::string hex(const Bytes& b) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string s;
-    for (uint8_t v : b) {
-        s += kDigits[v >> 4];
-        s += kDigits[v & 15];
-    }
-    return s;
 }
 
 bool ecdsa_verifies(const Bytes& spki, const Bytes& hash, const Bytes& raw) {

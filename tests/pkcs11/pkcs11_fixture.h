@@ -11,11 +11,10 @@
 
 #include "daemon_process.h"
 #include "temp_dir.h"
+#include "test_bytes.h"
 #include "test_keys.h"
 
 namespace keychaind::test {
-
-using Bytes = std::vector<uint8_t>;
 
 // The identities in every test daemon's keychain file (made once per process):
 //   "web-ec"    EC P-256, self-signed for CN=localhost
@@ -105,9 +104,6 @@ inline CK_ATTRIBUTE attr(CK_ATTRIBUTE_TYPE type, const Bytes& bytes) {
 enum class Hash { Sha1, Sha256, Sha384, Sha512 };
 Bytes digest(Hash h, const Bytes& data);
 Bytes digest_info(Hash h, const Bytes& hash);  // DER DigestInfo, for CKM_RSA_PKCS
-Bytes sha256(const Bytes& data);
-Bytes bytes_of(const std::string& s);
-std::string hex(const Bytes& b);
 // r || s (each half the length) against the SPKI's EC key.
 bool ecdsa_verifies(const Bytes& spki, const Bytes& hash, const Bytes& raw_signature);
 // PKCS#1 v1.5 over the DigestInfo of `hash`; the _raw form over bytes padded as they are.

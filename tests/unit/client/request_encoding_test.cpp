@@ -15,7 +15,7 @@ namespace {
 
 const std::string kId32 = "3f2a00112233445566778899aabbccddeeff00112233445566778899aabbccdd";
 const std::string kId16 = "00112233445566778899AABBCCDDEEFF";
-const std::vector<uint8_t> kDigest(32, 0xab);
+const std::vector<uint8_t> kEncodedDigest(32, 0xab);
 
 struct SeenKey {
     std::optional<std::vector<uint8_t>> id;
@@ -57,7 +57,7 @@ TEST_CASE("key selectors: hex ids become KEY_ID, everything else a LABEL") {
     auto c = connect_to(d);
     for (const auto& k : keys) {
         kc_buffer sig{};
-        REQUIRE(kc_sign(c.get(), k.c_str(), KC_SIGN_ECDSA_SHA256, kDigest.data(), kDigest.size(), &sig) == KC_OK);
+        REQUIRE(kc_sign(c.get(), k.c_str(), KC_SIGN_ECDSA_SHA256, kEncodedDigest.data(), kEncodedDigest.size(), &sig) == KC_OK);
         kc_buffer_free(&sig);
     }
     d.stop();
@@ -82,12 +82,12 @@ TEST_CASE("an empty or missing key is refused before anything is sent") {
     {
         auto c = connect_to(d);
         kc_buffer sig{};
-        CHECK(kc_sign(c.get(), "", KC_SIGN_ECDSA_SHA256, kDigest.data(), kDigest.size(), &sig) == KC_ERR_ARGUMENT);
-        CHECK(kc_sign(c.get(), "label:", KC_SIGN_ECDSA_SHA256, kDigest.data(), kDigest.size(), &sig) ==
+        CHECK(kc_sign(c.get(), "", KC_SIGN_ECDSA_SHA256, kEncodedDigest.data(), kEncodedDigest.size(), &sig) == KC_ERR_ARGUMENT);
+        CHECK(kc_sign(c.get(), "label:", KC_SIGN_ECDSA_SHA256, kEncodedDigest.data(), kEncodedDigest.size(), &sig) ==
               KC_ERR_ARGUMENT);
-        CHECK(kc_sign(c.get(), nullptr, KC_SIGN_ECDSA_SHA256, kDigest.data(), kDigest.size(), &sig) == KC_ERR_ARGUMENT);
+        CHECK(kc_sign(c.get(), nullptr, KC_SIGN_ECDSA_SHA256, kEncodedDigest.data(), kEncodedDigest.size(), &sig) == KC_ERR_ARGUMENT);
         CHECK(kc_sign(c.get(), "web", KC_SIGN_ECDSA_SHA256, nullptr, 32, &sig) == KC_ERR_ARGUMENT);
-        CHECK(kc_sign(c.get(), "web", 0, kDigest.data(), kDigest.size(), &sig) == KC_ERR_ARGUMENT);
+        CHECK(kc_sign(c.get(), "web", 0, kEncodedDigest.data(), kEncodedDigest.size(), &sig) == KC_ERR_ARGUMENT);
         CHECK(sig.data == nullptr);
         const std::vector<uint8_t> big_context(4097, 1);
         kc_buffer key{}, wrapped{};
