@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -26,6 +27,15 @@ std::string proc_status_field(pid_t pid, const std::string& name) {
     return {};
 }
 long kib(const std::string& field) { return std::stol(field); }
+
+// A copy of keychaind that nobody (65534) may run: the build tree may sit under a directory only
+// root may enter (a CI checkout in a 0700 mktemp directory).
+std::string daemon_copy_for_nobody(const TempDir& dir) {
+    const std::string bin = dir.path() + "/keychaind";
+    std::filesystem::copy_file(DaemonProcess::binary(), bin);
+    REQUIRE(chmod(bin.c_str(), 0755) == 0);
+    return bin;
+}
 }  // namespace
 
 TEST_CASE("the daemon's memory is locked", "[integration]") {
@@ -43,15 +53,16 @@ TEST_CASE("the daemon is not dumpable: /proc entries of a non-root daemon belong
     const std::string conf = dir.path() + "/keychaind.conf";
     write_file(conf, "[daemon]\nsocket = \"" + dir.path() + "/s.sock\"\nsocket_group = \"\"\nallow_unlocked_memory = true\n");
     REQUIRE(chown(conf.c_str(), 65534, 65534) == 0);
+    const std::string bin = daemon_copy_for_nobody(dir);
     const pid_t pid = fork();
     if (pid == 0) {
         if (setgid(65534) != 0 || setuid(65534) != 0) _exit(126);
-        const std::string bin = DaemonProcess::binary();
         execl(bin.c_str(), bin.c_str(), "--foreground", "--config", conf.c_str(), nullptr);
         _exit(127);
     }
     std::string uid_line;
     for (int i = 0; i < 500 && access((dir.path() + "/s.sock").c_str(), F_OK) != 0; ++i) usleep(10000);
+    REQUIRE(access((dir.path() + "/s.sock").c_str(), F_OK) == 0);  // it runs, as nobody
     uid_line = proc_status_field(pid, "Uid");
     struct stat st {};
     REQUIRE(stat(("/proc/" + std::to_string(pid) + "/status").c_str(), &st) == 0);
@@ -70,12 +81,12 @@ TEST_CASE("a non-root daemon that cannot lock memory refuses to start", "[integr
     const std::string conf = dir.path() + "/keychaind.conf";
     write_file(conf, "[daemon]\nsocket = \"" + dir.path() + "/s.sock\"\nsocket_group = \"\"\n");
     REQUIRE(chown(conf.c_str(), 65534, 65534) == 0);
+    const std::string bin = daemon_copy_for_nobody(dir);
     const pid_t pid = fork();
     if (pid == 0) {
         const int fd = open((dir.path() + "/out").c_str(), O_WRONLY | O_CREAT, 0666);
         dup2(fd, 2);
         if (setgid(65534) != 0 || setuid(65534) != 0) _exit(126);
-        const std::string bin = DaemonProcess::binary();
         execl(bin.c_str(), bin.c_str(), "--foreground", "--config", conf.c_str(), nullptr);
         _exit(127);
     }
