@@ -25,13 +25,13 @@ using namespace keychaind;
 
 namespace {
 
-std::vector<std::shared_ptr<KeySource>> make_sources(const Config& cfg) {
+std::vector<std::shared_ptr<KeySource>> make_sources(const Config& cfg, const SourceHooks& hooks) {
     std::vector<std::shared_ptr<KeySource>> s;
     if (!cfg.identities.empty()) s.push_back(std::make_shared<file::IdentitySource>(cfg.identities));
     if (!cfg.directories.empty()) s.push_back(std::make_shared<file::DirectorySource>(cfg.directories));
     // No module is loaded here: the first scan loads them, after daemonize() (PKCS#11 modules
     // must not be used across fork()).
-    if (!cfg.pkcs11.tokens.empty()) s.push_back(std::make_shared<token::TokenSource>(cfg.pkcs11));
+    if (!cfg.pkcs11.tokens.empty()) s.push_back(std::make_shared<token::TokenSource>(cfg.pkcs11, hooks));
     if (cfg.devices.enable) {
         const auto& mounts = media::private_mount_setup();
         if (!mounts.ready) {
@@ -40,7 +40,7 @@ std::vector<std::shared_ptr<KeySource>> make_sources(const Config& cfg) {
         } else {
             try {
                 s.push_back(std::make_shared<media::MediaSource>(
-                    cfg.devices, std::make_unique<media::UdevDeviceMonitor>(), mounts.staging_dir));
+                    cfg.devices, std::make_unique<media::UdevDeviceMonitor>(), mounts.staging_dir, hooks));
             } catch (const std::exception& e) {
                 log::warning(std::string("removable devices are off: ") + e.what());
             }
@@ -82,6 +82,16 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         std::cerr << "keychaind: configuration error: " << e.what() << "\n";
         return 2;
+    }
+    // The policy file is part of the configuration: checked here, before daemonizing, so a
+    // mistake is told on the terminal with the config's exit status (the server loads it again).
+    if (cfg.uses_policy_file()) {
+        try {
+            policy::Policy::load(cfg.policy_path);
+        } catch (const std::exception& e) {
+            std::cerr << "keychaind: policy error: " << e.what() << "\n";
+            return 2;
+        }
     }
     if (check_only) {
         std::cout << config_path << ": ok\n";

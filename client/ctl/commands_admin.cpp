@@ -132,7 +132,7 @@ void add_admin_commands(CLI::App& app, CommonOptions& common, Action& action) {
     for (const bool lock : {true, false}) {
         auto pw_stdin = std::make_shared<bool>(false);
         auto* sub = app.add_subcommand(lock ? "lock" : "unlock",
-                                       lock ? "Lock keychaind: key operations wait for unlock (admin)"
+                                       lock ? "Lock keychaind: key operations answer LOCKED until unlock (admin)"
                                             : "Unlock keychaind (admin)");
         sub->add_flag("--password-stdin", *pw_stdin,
                       lock ? "read a password from standard input; unlock will need it"

@@ -137,7 +137,7 @@ void add_info_commands(CLI::App& app, CommonOptions& common, Action& action) {
     add_common_options(pub, common);
     pub->callback([&, po] { action = [&, po] { run_public(common, *po); }; });
 
-    auto* discover = app.add_subcommand("discover", "Rescan the key sources now");
+    auto* discover = app.add_subcommand("discover", "Rescan the key sources now (admin)");
     add_common_options(discover, common);
     discover->callback([&] { action = [&] { run_discover(common); }; });
 

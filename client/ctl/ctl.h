@@ -19,9 +19,11 @@ enum Exit : int {
     kExitDaemon = 3,   // keychaind answered an error
     kExitTimeout = 4,  // wait ran out
     kExitLocalIo = 5,  // a local file could not be read or written
+    kExitDenied = 6,   // policy explain: the policy denies
 };
 
-// A failure with the exit code it deserves; main prints "keychainctl: <message>".
+// A failure with the exit code it deserves; main prints "keychainctl: <message>" (nothing for an
+// empty message: the command has said everything already).
 class CtlError : public std::runtime_error {
 public:
     CtlError(int exit_code, const std::string& message) : std::runtime_error(message), exit_code_(exit_code) {}
@@ -59,5 +61,7 @@ void add_new_key_command(CLI::App& app, CommonOptions& common, Action& action);
 void add_csr_command(CLI::App& app, CommonOptions& common, Action& action);
 // keygen (local: makes a TLS identity as a .4DKeyChain file)
 void add_keygen_command(CLI::App& app, CommonOptions& common, Action& action);
+// policy check, policy explain (local: reads the policy file)
+void add_policy_commands(CLI::App& app, CommonOptions& common, Action& action);
 
 }  // namespace keychain::ctl

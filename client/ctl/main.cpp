@@ -14,7 +14,7 @@ constexpr const char* kFooter =
     "KEY is a key id (32 or 64 hex digits), label:NAME, or a label.\n"
     "The socket is --socket, else $KEYCHAIND_SOCKET, else /run/keychaind/keychaind.sock.\n"
     "Exit codes: 0 ok, 1 usage error, 2 cannot connect to keychaind, 3 keychaind answered an\n"
-    "error, 4 timeout (wait), 5 local I/O error.";
+    "error, 4 timeout (wait), 5 local I/O error, 6 denied (policy explain).";
 
 // Secrets read here live in locked memory when the memlock limit allows; a short-lived
 // command still works when it does not (they are wiped and kept out of core dumps either way).
@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
     add_new_key_command(app, common, action);
     add_csr_command(app, common, action);
     add_keygen_command(app, common, action);
+    add_policy_commands(app, common, action);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
     } catch (const keychain::Error& e) {
         return report_client_error(e);
     } catch (const CtlError& e) {
-        std::cerr << "keychainctl: " << e.what() << "\n";
+        if (*e.what() != '\0') std::cerr << "keychainctl: " << e.what() << "\n";
         return e.exit_code();
     } catch (const keychaind::KeychainError& e) {
         // Local checks of core helpers (an empty passphrase...): the input was wrong.

@@ -214,6 +214,17 @@ void read_pkcs11(const Reader& r, const toml::table& p, Pkcs11Config& c) {
     }
 }
 
+void read_audit(const Reader& r, const toml::table& a, AuditConfig& c) {
+    r.check_keys(a, "[audit]", {"target", "file"});
+    c.target = r.str(a, "target", c.target);
+    if (c.target != "auto" && c.target != "journal" && c.target != "file" && c.target != "both" &&
+        c.target != "off")
+        r.fail(a.get("target"), "target \"" + c.target + "\" is not one of auto, journal, file, both, off");
+    if (a.get("file")) c.file = r.path(a, "file", "");
+    if ((c.target == "file" || c.target == "both") && c.file.empty())
+        r.fail(a.get("target"), "target \"" + c.target + "\" needs file, the audit log's path");
+}
+
 }  // namespace
 
 const std::vector<std::string>& supported_device_filesystems() {
@@ -235,11 +246,11 @@ Config load_config(const std::string& file) {
         throw ConfigError(file + (line ? ":" + std::to_string(line) : std::string()) + ": " +
                           std::string(e.description()));
     }
-    r.check_keys(root, "the top level", {"daemon", "limits", "keys", "devices", "pkcs11"});
+    r.check_keys(root, "the top level", {"daemon", "limits", "keys", "devices", "pkcs11", "audit"});
 
     if (const toml::table* d = r.table(root, "daemon")) {
         r.check_keys(*d, "[daemon]", {"socket", "socket_mode", "socket_group", "workers",
-                                      "allow_unlocked_memory", "log_level"});
+                                      "allow_unlocked_memory", "log_level", "policy"});
         c.socket_path = r.path(*d, "socket", c.socket_path);
         const std::string mode = r.str(*d, "socket_mode", "0660");
         size_t used = 0;
@@ -260,6 +271,17 @@ Config load_config(const std::string& file) {
         c.allow_unlocked_memory = r.boolean(*d, "allow_unlocked_memory", false);
         const std::string lvl = r.str(*d, "log_level", "info");
         c.log_level = parse_level(r, d->get("log_level"), lvl);
+        if (const toml::node* p = d->get("policy")) {
+            c.policy_path_set = true;
+            c.policy_path = r.str(*d, "policy", "");
+            if (!c.policy_path.empty()) {
+                c.policy_path = r.resolve(c.policy_path, p);
+                std::error_code ec;
+                if (!fs::exists(fs::symlink_status(c.policy_path, ec)))
+                    r.fail(p, "policy file " + c.policy_path + " does not exist (policy = \"\" names the "
+                              "built-in policy)");
+            }
+        }
     }
     if (const toml::table* l = r.table(root, "limits")) {
         r.check_keys(*l, "[limits]", {"max_frame_bytes", "max_in_flight", "max_connections_per_uid",
@@ -299,7 +321,12 @@ Config load_config(const std::string& file) {
     }
     if (const toml::table* d = r.table(root, "devices")) read_devices(r, *d, c.devices);
     if (const toml::table* p = r.table(root, "pkcs11")) read_pkcs11(r, *p, c.pkcs11);
+    if (const toml::table* a = r.table(root, "audit")) read_audit(r, *a, c.audit);
     return c;
+}
+
+bool Config::uses_policy_file() const {
+    return !policy_path.empty() && (policy_path_set || std::filesystem::exists(policy_path));
 }
 
 }  // namespace keychaind

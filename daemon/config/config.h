@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "audit/audit_log.h"
 #include "core/log.h"
 
 namespace keychaind {
@@ -69,6 +70,13 @@ struct Config {
     unsigned workers = 0;                   // 0: one per CPU
     bool allow_unlocked_memory = false;     // demo only: run even if memory cannot be locked
     log::Level log_level = log::Level::Info;
+    // The policy file (docs/policy.md). When the file does not name one and the default does not
+    // exist, the built-in policy applies; a file named here must exist; "" names the built-in
+    // policy explicitly.
+    std::string policy_path = "/etc/keychaind/policy.conf";
+    bool policy_path_set = false;  // the file gave `policy` (then policy_path "" is the built-in)
+    // Whether policy_path names a file to load; false: the built-in policy applies.
+    bool uses_policy_file() const;
 
     // [limits]
     uint32_t max_frame_bytes = 64 * 1024;
@@ -87,6 +95,9 @@ struct Config {
 
     // [pkcs11]
     Pkcs11Config pkcs11;
+
+    // [audit]
+    AuditConfig audit;
 };
 
 // "FILE:LINE: reason" (or "FILE: reason" when no line applies).

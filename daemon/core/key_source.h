@@ -1,14 +1,32 @@
 // KeySource: anything that feeds keys into the keychain (directories, devices, tokens).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/keychain.h"
 #include "core/secret_bytes.h"
+#include "policy/policy.h"
 
 namespace keychaind {
+
+// What a source reports for the audit log ("device-seen", "device-refused", "token-inserted",
+// "token-removed") with its fields; never a secret.
+struct SourceEvent {
+    std::string event;
+    std::vector<std::pair<std::string, std::string>> fields;
+};
+
+// What the server gives the sources it makes: where their audit events go, and the policy's
+// device rules (which removable devices may carry keys, and whether their keys are tethered).
+// Both may be called from any thread.
+struct SourceHooks {
+    std::function<void(const SourceEvent&)> audit;
+    std::function<policy::DevicePermit(const policy::DeviceFacts&)> device_permit;
+};
 
 struct ScanReport {
     size_t keys_added = 0;     // new keychain entries

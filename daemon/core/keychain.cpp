@@ -95,15 +95,25 @@ const Keychain::Entry* Keychain::find_locked(const KeySelector& sel, const Absen
     return found;
 }
 
-std::shared_ptr<const Key> Keychain::get(const KeySelector& sel) const {
-    std::shared_lock lk(mu_);
+const Keychain::Entry& Keychain::require_locked(const KeySelector& sel) const {
     const Absent* absent = nullptr;
     const Entry* e = find_locked(sel, &absent);
-    if (e) return e->key;
+    if (e) return *e;
     if (absent && absent->why)
         throw KeychainError(absent->why->code, "key " + sel.text() + ": " + absent->why->message);
     if (absent) throw KeychainError(ErrorCode::KeyNotPresent, "key " + sel.text() + " is not present");
     throw KeychainError(ErrorCode::NoSuchKey, "no key " + sel.text());
+}
+
+std::shared_ptr<const Key> Keychain::get(const KeySelector& sel) const {
+    std::shared_lock lk(mu_);
+    return require_locked(sel).key;
+}
+
+std::pair<std::shared_ptr<const Key>, KeyInfo> Keychain::get_with_info(const KeySelector& sel) const {
+    std::shared_lock lk(mu_);
+    const Entry& e = require_locked(sel);
+    return {e.key, info_of(e)};
 }
 
 std::optional<KeyInfo> Keychain::info(const KeySelector& sel) const {

@@ -7,6 +7,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -59,6 +60,8 @@ public:
     // the AbsentReason it was detached with), BadRequest (a label that names several keys).
     std::shared_ptr<const Key> get(const KeySelector& sel) const;
     std::shared_ptr<const Key> get(const KeyId& id) const { return get(KeySelector{id, {}}); }
+    // get() and the key's info in one lookup: the policy decides on its label and sources.
+    std::pair<std::shared_ptr<const Key>, KeyInfo> get_with_info(const KeySelector& sel) const;
     std::optional<KeyInfo> info(const KeySelector& sel) const;  // present keys only
     std::vector<KeyInfo> list(bool include_absent) const;
     size_t size() const;
@@ -90,6 +93,7 @@ private:
     KeyInfo info_of(const Entry& e) const;
     void notify(const std::vector<KeyEvent>& events) const;
     const Entry* find_locked(const KeySelector& sel, const Absent** absent) const;
+    const Entry& require_locked(const KeySelector& sel) const;  // get()'s errors
     void drop_locked(const KeyId& id, const std::string& reason, std::vector<KeyEvent>& ev,
                      const std::optional<AbsentReason>& why = std::nullopt,
                      std::vector<std::string> kept_sources = {});

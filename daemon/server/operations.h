@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "core/keychain.h"
 #include "protocol/message.h"
-#include "server/peer_identity.h"
+#include "server/access.h"
 
 namespace keychaind {
 
@@ -20,7 +20,6 @@ struct DaemonState {
     std::mutex lock_mu;
     SecretBytes lock_password_hash;  // SHA-256 of LOCK's password; empty when LOCK had none
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-    uid_t daemon_uid = 0;
 };
 
 // Builds an error reply frame.
@@ -36,36 +35,41 @@ public:
     // added. Throws KeychainError (BAD_REQUEST when no configured token has that name or URI).
     using PinHandler = std::function<size_t(std::string_view token, SecretBytes pin)>;
 
-    Operations(Keychain& keychain, DaemonState& state) : keychain_(keychain), state_(state) {}
+    Operations(Keychain& keychain, DaemonState& state, Access& access)
+        : keychain_(keychain), state_(state), access_(access) {}
     void set_pin_handler(PinHandler h) { pin_handler_ = std::move(h); }
 
-    // Refuses unknown tags and non-admin peers for admin operations. Throws KeychainError.
-    void check_request(wire::Opcode op, const wire::Message& req, const PeerIdentity& peer) const;
+    // Refuses unknown tags, then asks the policy whether this peer may ask for `op` at all
+    // (Access::check_peer). Throws KeychainError.
+    void check_request(wire::Opcode op, const wire::Message& req, const Caller& caller) const;
     // Crypto runs on a worker; the rest is cheap enough for the loop thread.
     static bool runs_on_worker(wire::Opcode op);
-    static bool is_admin(wire::Opcode op);
-    // Executes one of the self-contained operations. Throws KeychainError (or DecodeError).
-    WipingBuffer run(wire::Opcode op, const wire::Message& req, const PeerIdentity& peer);
+    // Executes one of the self-contained operations; every key it touches is checked against the
+    // policy first. Throws KeychainError (or DecodeError).
+    WipingBuffer run(wire::Opcode op, const wire::Message& req, const Caller& caller);
+    // A key the caller may use for `op` (Access::check_key). Throws KeychainError.
+    std::shared_ptr<const Key> authorized_key(const Caller& caller, wire::Opcode op, const KeySelector& sel) const;
 
 private:
     void require_unlocked() const;
     WipingBuffer status(const wire::Message& req);
-    WipingBuffer list_keys(const wire::Message& req);
-    WipingBuffer get_public(const wire::Message& req);
-    WipingBuffer sign(const wire::Message& req);
-    WipingBuffer decrypt(const wire::Message& req);
-    WipingBuffer generate_data_key(const wire::Message& req);
-    WipingBuffer wrap(const wire::Message& req);
-    WipingBuffer unwrap(const wire::Message& req);
-    WipingBuffer rewrap(const wire::Message& req);
-    WipingBuffer provide(const wire::Message& req, const PeerIdentity& peer);
-    WipingBuffer provide_pin(const wire::Message& req, const PeerIdentity& peer);
-    WipingBuffer forget(const wire::Message& req);
+    WipingBuffer list_keys(const wire::Message& req, const Caller& caller);
+    WipingBuffer get_public(const wire::Message& req, const Caller& caller);
+    WipingBuffer sign(const wire::Message& req, const Caller& caller);
+    WipingBuffer decrypt(const wire::Message& req, const Caller& caller);
+    WipingBuffer generate_data_key(const wire::Message& req, const Caller& caller);
+    WipingBuffer wrap(const wire::Message& req, const Caller& caller);
+    WipingBuffer unwrap(const wire::Message& req, const Caller& caller);
+    WipingBuffer rewrap(const wire::Message& req, const Caller& caller);
+    WipingBuffer provide(const wire::Message& req, const Caller& caller);
+    WipingBuffer provide_pin(const wire::Message& req, const Caller& caller);
+    WipingBuffer forget(const wire::Message& req, const Caller& caller);
     WipingBuffer lock(const wire::Message& req);
     WipingBuffer unlock(const wire::Message& req);
 
     Keychain& keychain_;
     DaemonState& state_;
+    Access& access_;
     PinHandler pin_handler_;
 };
 

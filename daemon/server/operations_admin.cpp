@@ -35,8 +35,9 @@ SecretBytes password_hash(const SecretBytes& password) {
 
 }  // namespace
 
-WipingBuffer Operations::provide(const wire::Message& req, const PeerIdentity& peer) {
-    if (req.has(Tag::Pin) || req.has(Tag::TokenUri)) return provide_pin(req, peer);
+WipingBuffer Operations::provide(const wire::Message& req, const Caller& caller) {
+    const PeerIdentity& peer = *caller.identity;
+    if (req.has(Tag::Pin) || req.has(Tag::TokenUri)) return provide_pin(req, caller);
     const SecretBytes pass = secret_field(req, Tag::Passphrase);
     const SecretBytes encoded = secret_field(req, Tag::EncodedKey);
     if (pass.empty() == encoded.empty())
@@ -47,7 +48,7 @@ WipingBuffer Operations::provide(const wire::Message& req, const PeerIdentity& p
         expires = SystemTime(std::chrono::seconds(static_cast<int64_t>(std::min<uint64_t>(*e, INT64_MAX / 2))));
     auto key = Key::aes(std::move(material), req.get_string(Tag::Label).value_or("provided"), expires);
     const auto id = key->id();
-    if (keychain_.add(key, KeyOrigin{"provided", "uid=" + std::to_string(peer.uid), false}) ==
+    if (keychain_.add(key, KeyOrigin{"provided", "uid=" + std::to_string(peer.uid()), false}) ==
         Keychain::AddOutcome::Expired)
         throw KeychainError(ErrorCode::BadRequest, "EXPIRES is in the past");
     log::info("key " + id.hex() + " provided by " + peer.text());
@@ -56,7 +57,7 @@ WipingBuffer Operations::provide(const wire::Message& req, const PeerIdentity& p
 
 // A token's PIN: the token's driver logs in and loads its keys (this runs on a worker; a token
 // call is bounded by [pkcs11] call_timeout_ms).
-WipingBuffer Operations::provide_pin(const wire::Message& req, const PeerIdentity& peer) {
+WipingBuffer Operations::provide_pin(const wire::Message& req, const Caller& caller) {
     if (req.has(Tag::Passphrase) || req.has(Tag::EncodedKey) || req.has(Tag::Label) || req.has(Tag::Expires))
         throw KeychainError(ErrorCode::BadRequest,
                             "PROVIDE with PIN takes only PIN and TOKEN_URI");
@@ -67,20 +68,23 @@ WipingBuffer Operations::provide_pin(const wire::Message& req, const PeerIdentit
     if (token->size() > 1024) throw KeychainError(ErrorCode::BadRequest, "TOKEN_URI is over 1024 bytes");
     if (!pin_handler_)
         throw KeychainError(ErrorCode::BadRequest, "no PKCS#11 token is configured ([[pkcs11.token]])");
-    log::info("PIN for token \"" + log::escape(*token) + "\" provided by " + peer.text());
+    log::info("PIN for token \"" + log::escape(*token) + "\" provided by " + caller.identity->text());
     const size_t added = pin_handler_(*token, std::move(pin));
     return MessageBuilder(reply_opcode(Opcode::Provide), req.request_id)
         .u32(Tag::Count, static_cast<uint32_t>(added))
         .finish();
 }
 
-WipingBuffer Operations::forget(const wire::Message& req) {
+WipingBuffer Operations::forget(const wire::Message& req, const Caller& caller) {
     size_t n;
     if (req.has(Tag::KeyId) || req.has(Tag::Label)) {
         const KeySelector sel = selector_from(req, Tag::KeyId, Tag::Label);
-        keychain_.get(sel);  // NO_SUCH_KEY / KEY_NOT_PRESENT when there is nothing to forget
+        // NO_SUCH_KEY / KEY_NOT_PRESENT when there is nothing to forget; DENIED when not allowed
+        authorized_key(caller, Opcode::Forget, sel);
         n = keychain_.forget(&sel);
     } else {
+        // All keys: only when the peer may forget every one of them.
+        for (const auto& info : keychain_.list(false)) access_.check_key(caller, Opcode::Forget, info);
         n = keychain_.forget(nullptr);
     }
     return MessageBuilder(reply_opcode(Opcode::Forget), req.request_id)

@@ -21,8 +21,7 @@ std::span<const uint8_t> context_of(const wire::Message& req) {
 }
 
 // The KEK must be an AES key: its id names it inside every wrapped key.
-std::shared_ptr<const Key> kek(const Keychain& kc, const KeySelector& sel) {
-    auto key = kc.get(sel);
+std::shared_ptr<const Key> kek_check(std::shared_ptr<const Key> key) {
     if (!(key->usages() & kUsageWrap))
         throw KeychainError(ErrorCode::Unsupported, "key " + key->id().hex() + " is not a key-encryption key");
     return key;
@@ -42,9 +41,9 @@ envelope::WrappedView parse_wrapped(const wire::Message& req) {
 
 }  // namespace
 
-WipingBuffer Operations::generate_data_key(const wire::Message& req) {
+WipingBuffer Operations::generate_data_key(const wire::Message& req, const Caller& caller) {
     require_unlocked();
-    const auto k = kek(keychain_, selector_from(req, Tag::KeyId, Tag::Label));
+    const auto k = kek_check(authorized_key(caller, Opcode::GenerateDataKey, selector_from(req, Tag::KeyId, Tag::Label)));
     SecretBytes data_key(32);
     crypto_backend().random(data_key.span());
     const auto wrapped = envelope::wrap(k->id(), *k->aes_key(), data_key.span(), context_of(req));
@@ -55,11 +54,11 @@ WipingBuffer Operations::generate_data_key(const wire::Message& req) {
         .finish();
 }
 
-WipingBuffer Operations::wrap(const wire::Message& req) {
+WipingBuffer Operations::wrap(const wire::Message& req, const Caller& caller) {
     require_unlocked();
     const auto dk = req.get(Tag::DataKey);
     if (!dk) throw KeychainError(ErrorCode::BadRequest, "WRAP needs DATA_KEY");
-    const auto k = kek(keychain_, selector_from(req, Tag::KeyId, Tag::Label));
+    const auto k = kek_check(authorized_key(caller, Opcode::Wrap, selector_from(req, Tag::KeyId, Tag::Label)));
     const auto wrapped = envelope::wrap(k->id(), *k->aes_key(), *dk, context_of(req));
     return MessageBuilder(reply_opcode(Opcode::Wrap), req.request_id)
         .bytes(Tag::KeyId, k->id().bytes())
@@ -67,10 +66,10 @@ WipingBuffer Operations::wrap(const wire::Message& req) {
         .finish();
 }
 
-WipingBuffer Operations::unwrap(const wire::Message& req) {
+WipingBuffer Operations::unwrap(const wire::Message& req, const Caller& caller) {
     require_unlocked();
     const auto view = parse_wrapped(req);
-    const auto k = kek(keychain_, KeySelector{view.kek_id, {}});
+    const auto k = kek_check(authorized_key(caller, Opcode::Unwrap, KeySelector{view.kek_id, {}}));
     const SecretBytes dk = envelope::unwrap(*k->aes_key(), view, context_of(req));
     return MessageBuilder(reply_opcode(Opcode::Unwrap), req.request_id)
         .bytes(Tag::KeyId, k->id().bytes())
@@ -78,11 +77,12 @@ WipingBuffer Operations::unwrap(const wire::Message& req) {
         .finish();
 }
 
-WipingBuffer Operations::rewrap(const wire::Message& req) {
+WipingBuffer Operations::rewrap(const wire::Message& req, const Caller& caller) {
     require_unlocked();
     const auto view = parse_wrapped(req);
-    const auto from = kek(keychain_, KeySelector{view.kek_id, {}});
-    const auto to = kek(keychain_, selector_from(req, Tag::TargetKeyId, Tag::TargetLabel));
+    // Both keys must be allowed: rewrap moves a data key from one KEK to the other.
+    const auto from = kek_check(authorized_key(caller, Opcode::Rewrap, KeySelector{view.kek_id, {}}));
+    const auto to = kek_check(authorized_key(caller, Opcode::Rewrap, selector_from(req, Tag::TargetKeyId, Tag::TargetLabel)));
     const SecretBytes dk = envelope::unwrap(*from->aes_key(), view, context_of(req));
     const auto wrapped = envelope::wrap(to->id(), *to->aes_key(), dk.span(), context_of(req));
     return MessageBuilder(reply_opcode(Opcode::Rewrap), req.request_id)

@@ -30,17 +30,25 @@ WipingBuffer Operations::status(const wire::Message& req) {
         .finish();
 }
 
-WipingBuffer Operations::list_keys(const wire::Message& req) {
+WipingBuffer Operations::list_keys(const wire::Message& req, const Caller& caller) {
     require_unlocked();
     const bool absent = req.get_u8(Tag::IncludeAbsent).value_or(0) != 0;
     MessageBuilder b(reply_opcode(Opcode::ListKeys), req.request_id);
-    for (const auto& info : keychain_.list(absent)) b.nested(Tag::KeyInfo, key_info_fields(info));
+    long long shown = 0;
+    for (const auto& info : keychain_.list(absent)) {
+        if (!access_.may_see(caller, policy::Operation::List, info)) continue;
+        b.nested(Tag::KeyInfo, key_info_fields(info));
+        ++shown;
+    }
+    AuditRecord r("decision");
+    r.peer(caller.identity->peer).add("op", "list").add("result", "allow").add("keys_shown", shown);
+    access_.audit(r);
     return std::move(b).finish();
 }
 
-WipingBuffer Operations::get_public(const wire::Message& req) {
+WipingBuffer Operations::get_public(const wire::Message& req, const Caller& caller) {
     require_unlocked();
-    const auto key = keychain_.get(selector_from(req, Tag::KeyId, Tag::Label));
+    const auto key = authorized_key(caller, Opcode::GetPublic, selector_from(req, Tag::KeyId, Tag::Label));
     if (key->kind() == KeyKind::Aes256)
         throw KeychainError(ErrorCode::Unsupported, "key " + key->id().hex() + " is an AES key; it has no public part");
     MessageBuilder b(reply_opcode(Opcode::GetPublic), req.request_id);
@@ -52,28 +60,28 @@ WipingBuffer Operations::get_public(const wire::Message& req) {
     return std::move(b).finish();
 }
 
-WipingBuffer Operations::sign(const wire::Message& req) {
+WipingBuffer Operations::sign(const wire::Message& req, const Caller& caller) {
     require_unlocked();
     const auto alg = req.get_u8(Tag::Algorithm);
     if (!alg || !sign_algorithm_valid(*alg))
         throw KeychainError(ErrorCode::BadRequest, "SIGN needs ALGORITHM 1..10");
     const auto digest = req.get(Tag::Data);
     if (!digest || digest->empty()) throw KeychainError(ErrorCode::BadRequest, "SIGN needs DATA (the digest)");
-    const auto key = keychain_.get(selector_from(req, Tag::KeyId, Tag::Label));
+    const auto key = authorized_key(caller, Opcode::Sign, selector_from(req, Tag::KeyId, Tag::Label));
     if (!(key->usages() & kUsageSign) || key->private_key() == nullptr)
         throw KeychainError(ErrorCode::Unsupported, "key " + key->id().hex() + " cannot sign");
     const auto sig = key->private_key()->sign(static_cast<SignAlgorithm>(*alg), *digest);
     return MessageBuilder(reply_opcode(Opcode::Sign), req.request_id).bytes(Tag::Signature, sig).finish();
 }
 
-WipingBuffer Operations::decrypt(const wire::Message& req) {
+WipingBuffer Operations::decrypt(const wire::Message& req, const Caller& caller) {
     require_unlocked();
     const auto alg = req.get_u8(Tag::Algorithm);
     if (!alg || !decrypt_algorithm_valid(*alg))
         throw KeychainError(ErrorCode::BadRequest, "DECRYPT needs ALGORITHM 1 (rsa-oaep-sha1) or 2 (rsa-oaep-sha256)");
     const auto ct = req.get(Tag::Data);
     if (!ct) throw KeychainError(ErrorCode::BadRequest, "DECRYPT needs DATA (the ciphertext)");
-    const auto key = keychain_.get(selector_from(req, Tag::KeyId, Tag::Label));
+    const auto key = authorized_key(caller, Opcode::Decrypt, selector_from(req, Tag::KeyId, Tag::Label));
     if (!(key->usages() & kUsageDecrypt) || key->private_key() == nullptr)
         throw KeychainError(ErrorCode::Unsupported, "key " + key->id().hex() + " cannot decrypt");
     const SecretBytes pt = key->private_key()->decrypt(static_cast<DecryptAlgorithm>(*alg), *ct);

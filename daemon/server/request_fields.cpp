@@ -1,6 +1,4 @@
-// What each request may carry, who may send it, and the shared field encoders.
-#include <sys/socket.h>
-
+// What each request may carry, the policy's first word on it, and the shared field encoders.
 #include <algorithm>
 #include <array>
 #include <initializer_list>
@@ -13,14 +11,6 @@ namespace keychaind {
 
 using wire::Opcode;
 using wire::Tag;
-
-std::optional<PeerIdentity> peer_identity_of(int fd) {
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred)
-        return std::nullopt;
-    return PeerIdentity{cred.pid, cred.uid, cred.gid};
-}
 
 namespace {
 
@@ -102,11 +92,7 @@ bool Operations::runs_on_worker(Opcode op) {
     }
 }
 
-bool Operations::is_admin(Opcode op) {
-    return op == Opcode::Provide || op == Opcode::Forget || op == Opcode::Lock || op == Opcode::Unlock;
-}
-
-void Operations::check_request(Opcode op, const wire::Message& req, const PeerIdentity& peer) const {
+void Operations::check_request(Opcode op, const wire::Message& req, const Caller& caller) const {
     const auto allowed = allowed_tags(op);
     for (const auto& f : req.fields) {
         if (std::none_of(allowed.begin(), allowed.end(),
@@ -114,29 +100,40 @@ void Operations::check_request(Opcode op, const wire::Message& req, const PeerId
             throw KeychainError(ErrorCode::BadRequest, "field " + std::to_string(f.tag) + " is not valid in " +
                                                            std::string(wire::opcode_name(op)));
     }
-    // Until the policy file lands, admin operations belong to root and the daemon's own user.
-    if (is_admin(op) && peer.uid != 0 && peer.uid != state_.daemon_uid)
-        throw KeychainError(ErrorCode::Denied, std::string(wire::opcode_name(op)) +
-                                                   " is an admin operation (root or the daemon's user)");
+    // The key the request names, for a DENIED message: what the client sent, nothing more.
+    std::string key_text;
+    if (req.has(Tag::KeyId) || req.has(Tag::Label)) {
+        try {
+            key_text = selector_from(req, Tag::KeyId, Tag::Label).text();
+        } catch (const KeychainError&) {
+        }
+    }
+    access_.check_peer(caller, op, key_text);
+}
+
+std::shared_ptr<const Key> Operations::authorized_key(const Caller& caller, Opcode op, const KeySelector& sel) const {
+    auto [key, info] = keychain_.get_with_info(sel);
+    access_.check_key(caller, op, info);
+    return key;
 }
 
 void Operations::require_unlocked() const {
     if (state_.locked.load()) throw KeychainError(ErrorCode::Locked, "keychaind is locked");
 }
 
-WipingBuffer Operations::run(Opcode op, const wire::Message& req, const PeerIdentity& peer) {
+WipingBuffer Operations::run(Opcode op, const wire::Message& req, const Caller& caller) {
     switch (op) {
         case Opcode::Status: return status(req);
-        case Opcode::ListKeys: return list_keys(req);
-        case Opcode::GetPublic: return get_public(req);
-        case Opcode::Sign: return sign(req);
-        case Opcode::Decrypt: return decrypt(req);
-        case Opcode::GenerateDataKey: return generate_data_key(req);
-        case Opcode::Wrap: return wrap(req);
-        case Opcode::Unwrap: return unwrap(req);
-        case Opcode::Rewrap: return rewrap(req);
-        case Opcode::Provide: return provide(req, peer);
-        case Opcode::Forget: return forget(req);
+        case Opcode::ListKeys: return list_keys(req, caller);
+        case Opcode::GetPublic: return get_public(req, caller);
+        case Opcode::Sign: return sign(req, caller);
+        case Opcode::Decrypt: return decrypt(req, caller);
+        case Opcode::GenerateDataKey: return generate_data_key(req, caller);
+        case Opcode::Wrap: return wrap(req, caller);
+        case Opcode::Unwrap: return unwrap(req, caller);
+        case Opcode::Rewrap: return rewrap(req, caller);
+        case Opcode::Provide: return provide(req, caller);
+        case Opcode::Forget: return forget(req, caller);
         case Opcode::Lock: return lock(req);
         case Opcode::Unlock: return unlock(req);
         default:

@@ -60,9 +60,10 @@ Server::Server(Config cfg, SourceFactory make_sources, Keychain& keychain)
     : cfg_(std::move(cfg)),
       make_sources_(std::move(make_sources)),
       keychain_(keychain),
-      ops_(keychain_, state_) {
-    state_.daemon_uid = geteuid();
-    sources_ = make_sources_(cfg_);
+      audit_(std::make_unique<AuditLog>(cfg_.audit)),
+      access_(audit_.get()),
+      ops_(keychain_, state_, access_) {
+    sources_ = make_sources_(cfg_, source_hooks());
     pool_ = std::make_unique<WorkerPool>(cfg_.workers);
     ops_.set_pin_handler([this](std::string_view token, SecretBytes pin) { return provide_pin(token, std::move(pin)); });
     keychain_.set_listener([this](const KeyEvent& ev) {
@@ -71,6 +72,7 @@ Server::Server(Config cfg, SourceFactory make_sources, Keychain& keychain)
             log::info("key added: " + what);
         else
             log::info("key removed (" + ev.reason + "): " + what);
+        audit_key_event(ev);
         loop_.post([this, ev] { on_key_event(ev); });
     });
 }
@@ -81,6 +83,11 @@ Server::~Server() {
 }
 
 void Server::start() {
+    {
+        auto p = load_policy(cfg_);
+        std::lock_guard lk(policy_mu_);
+        policy_ = std::move(p);
+    }
     listener_ = std::make_unique<Listener>(cfg_);
     const int lfd = listener_->fd();
     fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
@@ -118,13 +125,23 @@ void Server::on_accept() {
                 log::warning(std::string("accept: ") + std::strerror(errno));
             return;
         }
-        const auto peer = peer_identity_of(fd.get());
-        if (!peer) {
+        auto found = peer_identity_of(fd.get());
+        if (!found) {
             log::warning("refused a connection: peer credentials unavailable");
+            AuditRecord r("connection-refused");
+            r.add("reason", "peer credentials unavailable");
+            audit_->write(r);
             continue;
         }
+        const auto peer = std::make_shared<const PeerIdentity>(std::move(*found));
+        if (!peer->established())
+            log::warning("connection from " + peer->text() + ": identity not established (" + peer->error +
+                         "); every request is denied");
         const auto busy = [&](const std::string& why) {
             log::warning("refused a connection from " + peer->text() + ": " + why);
+            AuditRecord r("busy");
+            r.peer(peer->peer).add("quota", "connections").add("reason", why);
+            audit_->write(r);
             const auto frame = error_reply(0, ErrorCode::Busy, why);
             ssize_t n = ::send(fd.get(), frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
             (void)n;
@@ -133,18 +150,18 @@ void Server::on_accept() {
             busy("too many connections (" + std::to_string(cfg_.max_connections) + ")");
             continue;
         }
-        if (conns_per_uid_[peer->uid] >= cfg_.max_connections_per_uid) {
-            busy("too many connections for uid " + std::to_string(peer->uid) + " (" +
+        if (conns_per_uid_[peer->uid()] >= cfg_.max_connections_per_uid) {
+            busy("too many connections for uid " + std::to_string(peer->uid()) + " (" +
                  std::to_string(cfg_.max_connections_per_uid) + ")");
             continue;
         }
         auto c = std::make_unique<Connection>(cfg_.max_frame_bytes);
         c->id = next_conn_id_++;
-        c->peer = *peer;
+        c->caller.identity = peer;
         c->fd = std::move(fd);
         const uint64_t id = c->id;
         loop_.add(c->fd.get(), EPOLLIN | EPOLLRDHUP, [this, id](uint32_t ev) { on_connection_event(id, ev); });
-        conns_per_uid_[peer->uid]++;
+        conns_per_uid_[peer->uid()]++;
         log::debug("connection " + std::to_string(id) + " from " + peer->text());
         conns_.emplace(id, std::move(c));
     }
@@ -188,7 +205,7 @@ void Server::read_from(Connection& c) {
             try {
                 body = c.reader.next();
             } catch (const wire::DecodeError& e) {
-                log::warning("connection " + std::to_string(id) + " (" + c.peer.text() + "): " + e.what());
+                log::warning("connection " + std::to_string(id) + " (" + c.caller.identity->text() + "): " + e.what());
                 send(c, error_reply(0, ErrorCode::BadRequest, e.what()));
                 c.closing = true;
             }
@@ -214,7 +231,7 @@ void Server::handle_frame(Connection& c, WipingBuffer raw) {
     } catch (const wire::DecodeError& e) {
         // A frame whose own structure is broken: nothing after it can be trusted.
         const uint32_t rid = body->size() >= wire::kHeaderSize ? wire::read_be32(body->data() + 2) : 0;
-        log::warning("connection " + std::to_string(c.id) + " (" + c.peer.text() + "): " + e.what());
+        log::warning("connection " + std::to_string(c.id) + " (" + c.caller.identity->text() + "): " + e.what());
         send(c, error_reply(rid, ErrorCode::BadRequest, e.what()));
         c.closing = true;
         return;
@@ -231,11 +248,11 @@ void Server::handle_frame(Connection& c, WipingBuffer raw) {
         return;
     }
     try {
-        ops_.check_request(*op, msg, c.peer);
+        ops_.check_request(*op, msg, caller_of(c));
         dispatch(c, *op, body, msg);
     } catch (const KeychainError& e) {
         if (e.code() == ErrorCode::Denied)
-            log::warning("denied " + std::string(wire::opcode_name(*op)) + " to " + c.peer.text() + ": " + e.what());
+            log::warning("denied " + std::string(wire::opcode_name(*op)) + " to " + c.caller.identity->text() + ": " + e.what());
         send(c, error_reply(msg.request_id, e.code(), e.what()));
     } catch (const wire::DecodeError& e) {
         send(c, error_reply(msg.request_id, ErrorCode::BadRequest, e.what()));
@@ -252,16 +269,15 @@ void Server::dispatch(Connection& c, Opcode op, std::shared_ptr<const WipingBuff
             return send(c, MessageBuilder(reply_opcode(op), msg.request_id).finish());
         default: break;
     }
-    if (!Operations::runs_on_worker(op)) return send(c, ops_.run(op, msg, c.peer));
+    if (!Operations::runs_on_worker(op)) return send(c, ops_.run(op, msg, c.caller));
 
     c.in_flight++;
     const uint64_t conn = c.id;
-    const PeerIdentity peer = c.peer;
-    pool_->submit([this, conn, op, peer, body] {
+    pool_->submit([this, conn, op, caller = c.caller, body] {
         WipingBuffer reply;
         const wire::Message m = wire::decode(*body);  // the views must point into this thread's copy
         try {
-            reply = ops_.run(op, m, peer);
+            reply = ops_.run(op, m, caller);
         } catch (const KeychainError& e) {
             reply = error_reply(m.request_id, e.code(), e.what());
         } catch (const wire::DecodeError& e) {
@@ -286,7 +302,7 @@ void Server::send(Connection& c, WipingBuffer frame) {
     c.out_bytes += frame.size();
     c.out.push_back(std::move(frame));
     if (c.out_bytes > cfg_.max_output_bytes) {
-        log::warning("connection " + std::to_string(c.id) + " (" + c.peer.text() +
+        log::warning("connection " + std::to_string(c.id) + " (" + c.caller.identity->text() +
                      ") does not read its replies; closing it");
         close_connection(c.id);
         return;
@@ -338,7 +354,8 @@ void Server::close_connection(uint64_t id) {
             ++w;
         }
     }
-    if (--conns_per_uid_[c.peer.uid] == 0) conns_per_uid_.erase(c.peer.uid);
+    const uid_t uid = c.caller.identity->uid();
+    if (--conns_per_uid_[uid] == 0) conns_per_uid_.erase(uid);
     log::debug("connection " + std::to_string(id) + " closed");
     conns_.erase(it);
 }
@@ -352,6 +369,7 @@ void Server::start_wait(Connection& c, const wire::Message& m) {
         throw KeychainError(ErrorCode::BadRequest, "TIMEOUT_MS is over the limit of " +
                                                        std::to_string(cfg_.max_wait_ms));
     if (auto info = keychain_.info(sel)) {
+        access_.check_key(c.caller, Opcode::Wait, *info);
         send(c, MessageBuilder(reply_opcode(Opcode::Wait), m.request_id)
                     .nested(Tag::KeyInfo, key_info_fields(*info))
                     .finish());
@@ -380,6 +398,14 @@ void Server::on_key_event(const KeyEvent& ev) {
             it = waiters_.erase(it);
             // Send the keychain's current view, which may hold more sources than the event did.
             const KeyInfo info = keychain_.info(KeySelector{ev.info.id, {}}).value_or(ev.info);
+            Connection* waiting = find(w.conn);
+            if (waiting == nullptr) continue;
+            try {
+                access_.check_key(caller_of(*waiting), Opcode::Wait, info);
+            } catch (const KeychainError& e) {
+                complete(w.conn, error_reply(w.request_id, e.code(), e.what()));
+                continue;
+            }
             complete(w.conn, MessageBuilder(reply_opcode(Opcode::Wait), w.request_id)
                                  .nested(Tag::KeyInfo, key_info_fields(info))
                                  .finish());
@@ -392,6 +418,7 @@ void Server::on_key_event(const KeyEvent& ev) {
     for (uint64_t id : subscribers) {
         Connection* c = find(id);
         if (!c) continue;
+        if (!access_.may_see(caller_of(*c), policy::Operation::Subscribe, ev.info)) continue;
         MessageBuilder b(static_cast<uint8_t>(Opcode::Event), *c->subscription);
         b.u8(Tag::EventType, static_cast<uint8_t>(ev.type)).nested(Tag::KeyInfo, key_info_fields(ev.info));
         if (!ev.reason.empty()) b.str(Tag::Reason, ev.reason);
@@ -508,9 +535,23 @@ void Server::reload() {
     next.workers = cfg_.workers;
     next.allow_unlocked_memory = cfg_.allow_unlocked_memory;
     log::set_level(next.log_level);
+    if (next.audit.target != cfg_.audit.target || next.audit.file != cfg_.audit.file)
+        log::warning("audit settings change only at restart");
+    next.audit = cfg_.audit;
+    audit_->reopen();  // log rotation
+    try {
+        auto p = load_policy(next);
+        std::lock_guard lk(policy_mu_);
+        policy_ = std::move(p);
+    } catch (const std::exception& e) {
+        log::error(std::string("policy reload refused, keeping the running policy: ") + e.what());
+        AuditRecord r("policy-rejected");
+        r.add("reason", e.what());
+        audit_->write(r);
+    }
     for (auto& [id, c] : conns_) c->reader.set_max_frame(next.max_frame_bytes);
     unwatch_sources();
-    auto sources = make_sources_(next);
+    auto sources = make_sources_(next, source_hooks());
     {
         std::lock_guard lk(sources_mu_);
         sources_ = std::move(sources);
@@ -519,6 +560,69 @@ void Server::reload() {
     cfg_ = std::move(next);
     log::info("configuration reloaded from " + cfg_.path);
     pool_->submit([this] { scan_sources(); });
+}
+
+// --- policy and audit --------------------------------------------------------------------
+
+std::shared_ptr<const policy::Policy> Server::load_policy(const Config& cfg) const {
+    std::shared_ptr<const policy::Policy> p;
+    if (!cfg.uses_policy_file()) {
+        p = policy::Policy::builtin(geteuid());
+        log::info("policy: built-in (no policy file" +
+                  (cfg.policy_path.empty() ? std::string() : " at " + cfg.policy_path) +
+                  "): root and uid " + std::to_string(geteuid()) +
+                  " may do everything, any peer that can open the socket every non-admin operation");
+    } else {
+        p = policy::Policy::load(cfg.policy_path);
+        for (const auto& w : p->warnings()) log::warning("policy: " + w);
+        log::info("policy loaded from " + cfg.policy_path);
+    }
+    AuditRecord r("policy-loaded");
+    r.add("source", p->source());
+    audit_->write(r);
+    return p;
+}
+
+std::shared_ptr<const policy::Policy> Server::current_policy() const {
+    std::lock_guard lk(policy_mu_);
+    return policy_;
+}
+
+const Caller& Server::caller_of(Connection& c) {
+    auto p = current_policy();
+    if (c.caller.policy != p) {
+        c.caller.view = std::make_shared<const policy::Policy::PeerView>(
+            policy::Policy::view_for(p, c.caller.identity->peer));
+        c.caller.policy = std::move(p);
+    }
+    return c.caller;
+}
+
+SourceHooks Server::source_hooks() {
+    SourceHooks h;
+    AuditLog* audit = audit_.get();
+    h.audit = [audit](const SourceEvent& ev) {
+        AuditRecord r(ev.event);
+        for (const auto& [k, v] : ev.fields) r.add(k, v);
+        audit->write(r);
+    };
+    h.device_permit = [this](const policy::DeviceFacts& d) {
+        const auto p = current_policy();
+        if (!p) return policy::DevicePermit{false, false, "no policy loaded yet"};
+        return p->device_permit(d);
+    };
+    return h;
+}
+
+void Server::audit_key_event(const KeyEvent& ev) {
+    AuditRecord r(ev.type == KeyEventType::Added ? "key-added" : "key-removed");
+    r.add("key_id", ev.info.id.hex()).add("label", ev.info.label).add("kind", key_kind_name(ev.info.kind));
+    std::string sources;
+    for (const auto& src : ev.info.sources) sources += (sources.empty() ? "" : " ") + src;
+    r.add("sources", sources);
+    r.add("tethered", ev.info.tethered);
+    if (ev.type == KeyEventType::Removed) r.add("reason", ev.reason);
+    audit_->write(r);
 }
 
 }  // namespace keychaind

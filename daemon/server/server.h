@@ -11,10 +11,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "audit/audit_log.h"
 #include "config/config.h"
 #include "core/key_source.h"
 #include "core/keychain.h"
+#include "policy/policy.h"
 #include "protocol/message.h"
+#include "server/access.h"
 #include "server/event_loop.h"
 #include "server/listener.h"
 #include "server/operations.h"
@@ -23,7 +26,8 @@
 
 namespace keychaind {
 
-using SourceFactory = std::function<std::vector<std::shared_ptr<KeySource>>(const Config&)>;
+using SourceFactory =
+    std::function<std::vector<std::shared_ptr<KeySource>>(const Config&, const SourceHooks& hooks)>;
 
 class Server {
 public:
@@ -35,7 +39,8 @@ public:
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Binds the socket and loads the keys the sources hold now. Throws on failure.
+    // Binds the socket, loads the policy and the keys the sources hold now. Throws on failure
+    // (a policy file that cannot be read or parsed among them).
     void start();
     // Serves until SIGTERM or SIGINT; the keychain is emptied before it returns.
     void run();
@@ -44,7 +49,7 @@ private:
     struct Connection {
         uint64_t id = 0;
         UniqueFd fd;
-        PeerIdentity peer;
+        Caller caller;  // identity from connect; the policy view is redone after a reload
         wire::FrameReader reader;
         std::deque<WipingBuffer> out;
         size_t out_offset = 0;  // bytes of out.front() already written
@@ -84,11 +89,21 @@ private:
     void unwatch_sources();  // and no longer; stops them
     void on_signal();
     void reload();
+    // The policy of the config's [daemon] policy (built-in without a file). Throws PolicyError.
+    std::shared_ptr<const policy::Policy> load_policy(const Config& cfg) const;
+    std::shared_ptr<const policy::Policy> current_policy() const;
+    const Caller& caller_of(Connection& c);  // loop thread; refreshes the view after a reload
+    SourceHooks source_hooks();
+    void audit_key_event(const KeyEvent& ev);
 
     Config cfg_;
     SourceFactory make_sources_;
     Keychain& keychain_;
     DaemonState state_;
+    std::unique_ptr<AuditLog> audit_;
+    mutable std::mutex policy_mu_;
+    std::shared_ptr<const policy::Policy> policy_;  // swapped whole at reload
+    Access access_;
     Operations ops_;
     EventLoop loop_;
     std::unique_ptr<Listener> listener_;

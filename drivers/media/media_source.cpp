@@ -31,9 +31,10 @@ void merge(ScanReport& into, ScanReport from) {
 }  // namespace
 
 MediaSource::MediaSource(DevicesConfig cfg, std::unique_ptr<DeviceMonitor> monitor,
-                         std::string staging_dir)
+                         std::string staging_dir, SourceHooks hooks)
     : filter_(std::move(cfg)),
       monitor_(std::move(monitor)),
+      hooks_(std::move(hooks)),
       staging_dir_(std::move(staging_dir)),
       timeout_(filter_.config().read_timeout_ms) {
     reader_ = std::thread([this] { run_reader(); });
@@ -162,10 +163,44 @@ void MediaSource::run_reader() {
     }
 }
 
+policy::DevicePermit MediaSource::device_permit(const BlockDevice& d) const {
+    if (!hooks_.device_permit) return policy::DevicePermit{true, false, "no policy"};
+    policy::DeviceFacts f;
+    f.vendor_id = d.property("ID_VENDOR_ID");
+    f.model_id = d.property("ID_MODEL_ID");
+    f.serial = d.property("ID_SERIAL");
+    f.serial_short = d.property("ID_SERIAL_SHORT");
+    f.fs_uuid = d.property("ID_FS_UUID");
+    f.fs_label = d.property("ID_FS_LABEL");
+    return hooks_.device_permit(f);
+}
+
+void MediaSource::audit(const BlockDevice& d, const char* event, const std::string& rule) const {
+    if (!hooks_.audit) return;
+    hooks_.audit(SourceEvent{event,
+                             {{"device", d.devnode},
+                              {"serial", d.property("ID_SERIAL")},
+                              {"vendor_id", d.property("ID_VENDOR_ID")},
+                              {"model_id", d.property("ID_MODEL_ID")},
+                              {"fs_uuid", d.property("ID_FS_UUID")},
+                              {"fs_label", d.property("ID_FS_LABEL")},
+                              {"rule", rule}}});
+}
+
 ScanReport MediaSource::read_and_commit(const Job& job) {
     ScanReport report;
     const BlockDevice& d = job.device;
     const auto started = Clock::now();
+    const policy::DevicePermit permit = device_permit(d);
+    if (!permit.allowed) {
+        const std::string line = "device " + d.text() + " may not carry keys (policy: " + permit.rule +
+                                 "); not read";
+        log::warning(line);
+        report.problems.push_back(line);
+        audit(d, "device-refused", permit.rule);
+        return report;
+    }
+    audit(d, "device-seen", permit.rule);
     DeviceReadResult read;
     try {
         read = read_device(d, staging_dir_, started + timeout_);
@@ -188,6 +223,7 @@ ScanReport MediaSource::read_and_commit(const Job& job) {
             return report;
         }
         for (DeviceKey& k : read.keys) {
+            if (permit.force_tethered) k.entry.tethered = true;
             const Key& key = *k.entry.key;
             const auto outcome = job.keychain->add(
                 k.entry.key, KeyOrigin{std::string(kOriginKind), k.location, k.entry.tethered});

@@ -24,9 +24,11 @@ namespace keychaind::media {
 
 class MediaSource final : public KeySource, public EventSource {
 public:
-    // `staging_dir`: where devices are mounted (private_mount_setup().staging_dir). Starts the
+    // `staging_dir`: where devices are mounted (private_mount_setup().staging_dir). `hooks`: the
+    // policy's device rules (a device they refuse is never read) and the audit log. Starts the
     // reader thread; the monitor must already be receiving.
-    MediaSource(DevicesConfig cfg, std::unique_ptr<DeviceMonitor> monitor, std::string staging_dir);
+    MediaSource(DevicesConfig cfg, std::unique_ptr<DeviceMonitor> monitor, std::string staging_dir,
+                SourceHooks hooks = {});
     ~MediaSource() override;
     MediaSource(const MediaSource&) = delete;
     MediaSource& operator=(const MediaSource&) = delete;
@@ -59,6 +61,8 @@ private:
 
     void handle(const DeviceEvent& ev, Keychain& keychain);
     void forget_device(Keychain& keychain, const KnownDevice& k, const std::string& why);
+    policy::DevicePermit device_permit(const BlockDevice& d) const;
+    void audit(const BlockDevice& d, const char* event, const std::string& rule) const;
     void enqueue(Job job);
     void run_reader();
     ScanReport read_and_commit(const Job& job);
@@ -67,6 +71,7 @@ private:
 
     DeviceFilter filter_;
     std::unique_ptr<DeviceMonitor> monitor_;
+    SourceHooks hooks_;
     std::string staging_dir_;
     std::chrono::milliseconds timeout_;
 

@@ -44,4 +44,18 @@ bool KeyLedger::stopped() const {
     return stopped_;
 }
 
+void KeyLedger::set_audit(std::function<void(const SourceEvent&)> sink) {
+    std::lock_guard lk(mu_);
+    audit_ = std::move(sink);
+}
+
+void KeyLedger::audit(const SourceEvent& event) const {
+    std::function<void(const SourceEvent&)> sink;
+    {
+        std::lock_guard lk(mu_);
+        sink = audit_;
+    }
+    if (sink) sink(event);
+}
+
 }  // namespace keychaind::token

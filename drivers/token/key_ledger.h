@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "core/key_source.h"
 #include "core/keychain.h"
 
 namespace keychaind::token {
@@ -27,12 +28,16 @@ public:
     // says their token is being reopened (a reload's new source adds them again).
     void stop();
     bool stopped() const;
+    // Token arrivals and removals go to the audit log through here too.
+    void set_audit(std::function<void(const SourceEvent&)> sink);
+    void audit(const SourceEvent& event) const;
 
 private:
     mutable std::mutex mu_;
     Keychain* keychain_ = nullptr;
     bool stopped_ = false;
     std::map<std::string, std::string> added_;  // location -> token name
+    std::function<void(const SourceEvent&)> audit_;
 };
 
 }  // namespace keychaind::token

@@ -299,6 +299,8 @@ bool Token::reopen_if_unsettled(const ScanReport& read) {
 }
 
 void Token::drop_connection() {
+    if (conn_ && conn_->gone())
+        ledger_->audit(SourceEvent{"token-removed", {{"token", cfg_.name}, {"label", conn_->label()}, {"serial", conn_->serial()}}});
     if (conn_) conn_->close();
     conn_.reset();
     open_ = false;
@@ -377,6 +379,11 @@ size_t Token::open(const SlotToken& slot, std::shared_ptr<const SecretBytes> pro
     }
     log::info(at + " is open through module " + module_->spec() + ": " + std::to_string(conn_->locations().size()) +
               " key(s)");
+    ledger_->audit(SourceEvent{"token-inserted",
+                               {{"token", cfg_.name},
+                                {"label", conn_->label()},
+                                {"serial", conn_->serial()},
+                                {"keys", std::to_string(conn_->locations().size())}}});
     return added;
 }
 

@@ -6,7 +6,8 @@
 
 namespace keychaind::token {
 
-TokenSource::TokenSource(const Pkcs11Config& cfg) {
+TokenSource::TokenSource(const Pkcs11Config& cfg, SourceHooks hooks) {
+    ledger_->set_audit(std::move(hooks.audit));
     const ModuleSettings settings{std::chrono::milliseconds(cfg.call_timeout_ms), std::chrono::milliseconds(cfg.poll_ms)};
     for (const TokenConfig& t : cfg.tokens) {
         try {

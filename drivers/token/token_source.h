@@ -18,7 +18,7 @@ class TokenSource final : public KeySource, public EventSource, public PinConsum
 public:
     // Nothing is loaded here (the caller may be the event loop, and may not have forked yet):
     // modules are loaded by the first scan.
-    explicit TokenSource(const Pkcs11Config& cfg);
+    explicit TokenSource(const Pkcs11Config& cfg, SourceHooks hooks = {});
     ~TokenSource() override;
 
     std::string_view name() const override { return "tokens"; }

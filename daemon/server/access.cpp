@@ -1,0 +1,147 @@
+#include "server/access.h"
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace keychaind {
+
+using policy::Operation;
+using wire::Opcode;
+
+Operation policy_operation(Opcode op) {
+    switch (op) {
+        case Opcode::Status:
+        case Opcode::ListKeys: return Operation::List;
+        case Opcode::GetPublic: return Operation::Public;
+        case Opcode::Sign: return Operation::Sign;
+        case Opcode::Decrypt: return Operation::Decrypt;
+        case Opcode::GenerateDataKey: return Operation::GenDataKey;
+        case Opcode::Wrap: return Operation::Wrap;
+        case Opcode::Unwrap: return Operation::Unwrap;
+        case Opcode::Rewrap: return Operation::Rewrap;
+        case Opcode::Discover: return Operation::Discover;
+        case Opcode::Provide: return Operation::Provide;
+        case Opcode::Forget: return Operation::Forget;
+        case Opcode::Lock: return Operation::Lock;
+        case Opcode::Unlock: return Operation::Unlock;
+        case Opcode::Wait: return Operation::Wait;
+        case Opcode::Subscribe: return Operation::Subscribe;
+        default: break;
+    }
+    throw KeychainError(ErrorCode::Internal, "no policy operation for opcode " + std::to_string(static_cast<int>(op)));
+}
+
+policy::KeyFacts key_facts(const KeyInfo& info) {
+    return policy::KeyFacts{info.id.hex(), info.label, info.sources};
+}
+
+namespace {
+
+std::string key_text(const KeyInfo& key) {
+    if (key.label.empty()) return "key " + key.id.hex();
+    return "key " + key.id.hex() + " (\"" + log::escape(key.label, 128) + "\")";
+}
+
+[[noreturn]] void deny(Opcode op, const std::string& what) {
+    std::string m(wire::opcode_name(op));
+    if (!what.empty()) m += " on " + what;
+    throw KeychainError(ErrorCode::Denied, m + " denied");
+}
+
+}  // namespace
+
+void Access::audit_decision(const Caller& caller, Opcode op, const KeyInfo* key, bool allowed,
+                            std::string_view rule) {
+    if (audit_ == nullptr) return;
+    AuditRecord r("decision");
+    r.peer(caller.identity->peer)
+        .add("op", policy::operation_name(policy_operation(op)))
+        .add("result", allowed ? "allow" : "deny")
+        .add("rule", rule);
+    if (key != nullptr) r.add("key_id", key->id.hex()).add("label", key->label);
+    audit_->write(r);
+}
+
+void Access::check_peer(const Caller& caller, Opcode op, std::string_view key_selector) {
+    const Operation pop = policy_operation(op);
+    const std::string what = key_selector.empty() ? std::string() : "key " + std::string(key_selector);
+    if (!caller.identity->established()) {
+        if (audit_ != nullptr) {
+            AuditRecord r("decision");
+            r.peer(caller.identity->peer)
+                .add("op", policy::operation_name(pop))
+                .add("result", "deny")
+                .add("rule", "peer identity not established")
+                .add("reason", caller.identity->error);
+            audit_->write(r);
+        }
+        deny(op, what);
+    }
+    if (policy::is_key_operation(pop)) {
+        if (!caller.view->may_ever(pop)) {
+            audit_decision(caller, op, nullptr, false, "default deny");
+            deny(op, what);
+        }
+        return;  // decided once the key is known
+    }
+    const policy::Decision d = caller.view->decide(pop, nullptr);
+    audit_decision(caller, op, nullptr, d.allowed, d.rule);
+    if (!d.allowed) deny(op, what);
+    enforce_rate(caller, op, d);
+}
+
+void Access::check_key(const Caller& caller, Opcode op, const KeyInfo& key) {
+    const policy::KeyFacts facts = key_facts(key);
+    const policy::Decision d = caller.view->decide(policy_operation(op), &facts);
+    audit_decision(caller, op, &key, d.allowed, d.rule);
+    if (!d.allowed) deny(op, key_text(key));
+    enforce_rate(caller, op, d);
+}
+
+bool Access::may_see(const Caller& caller, Operation op, const KeyInfo& key) const {
+    const policy::KeyFacts facts = key_facts(key);
+    return caller.view->decide(op, &facts).allowed;
+}
+
+void Access::enforce_rate(const Caller& caller, Opcode op, const policy::Decision& d) {
+    if (d.rate == 0 || !d.rule_index) return;
+    const auto now = std::chrono::steady_clock::now();
+    bool refused = false;
+    {
+        std::lock_guard lk(rate_mu_);
+        const void* current = caller.policy.get();
+        if (current != rate_policy_) {
+            buckets_.clear();
+            rate_policy_ = current;
+        }
+        auto [it, fresh] = buckets_.try_emplace({*d.rule_index, caller.identity->uid()});
+        Bucket& b = it->second;
+        const double rate = d.rate;
+        if (fresh) {
+            b.tokens = rate;  // a full second's burst
+        } else {
+            const double dt = std::chrono::duration<double>(now - b.last).count();
+            b.tokens = std::min(rate, b.tokens + dt * rate);
+        }
+        b.last = now;
+        if (b.tokens >= 1.0) {
+            b.tokens -= 1.0;
+        } else {
+            refused = true;
+        }
+    }
+    if (!refused) return;
+    if (audit_ != nullptr) {
+        AuditRecord r("busy");
+        r.peer(caller.identity->peer)
+            .add("op", policy::operation_name(policy_operation(op)))
+            .add("quota", "rate")
+            .add("rule", d.rule)
+            .add("limit", static_cast<long long>(d.rate));
+        audit_->write(r);
+    }
+    throw KeychainError(ErrorCode::Busy, std::string(wire::opcode_name(op)) + ": more than " +
+                                             std::to_string(d.rate) + " requests per second");
+}
+
+}  // namespace keychaind

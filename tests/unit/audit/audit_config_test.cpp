@@ -1,0 +1,82 @@
+// The config's [audit] section and [daemon] policy option.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <string>
+
+#include "config/config.h"
+#include "temp_dir.h"
+
+using keychaind::ConfigError;
+using keychaind::load_config;
+using keychaind::test::TempDir;
+
+namespace {
+
+std::string write_config_file(const TempDir& dir, const std::string& text) {
+    const std::string path = dir.file("keychaind.conf");
+    std::ofstream(path) << text;
+    return path;
+}
+
+}  // namespace
+
+TEST_CASE("without [audit] or policy the defaults apply") {
+    TempDir dir("audit-config");
+    const auto c = load_config(write_config_file(dir, "[limits]\nmax_in_flight = 4\n"));
+    CHECK(c.audit.target == "auto");
+    CHECK(c.audit.file.empty());
+    CHECK(c.policy_path == "/etc/keychaind/policy.conf");
+    CHECK_FALSE(c.policy_path_set);
+}
+
+TEST_CASE("[audit] target and file are read, the file relative to the config") {
+    TempDir dir("audit-config");
+    auto c = load_config(
+        write_config_file(dir, "[audit]\ntarget = \"both\"\nfile = \"log/audit.log\"\n"));
+    CHECK(c.audit.target == "both");
+    CHECK(c.audit.file == dir.file("log/audit.log"));
+    c = load_config(write_config_file(
+        dir, "[audit]\ntarget = \"file\"\nfile = \"/var/log/keychaind/audit.log\"\n"));
+    CHECK(c.audit.file == "/var/log/keychaind/audit.log");
+    for (const char* t : {"auto", "journal", "off"}) {
+        c = load_config(write_config_file(dir, std::string("[audit]\ntarget = \"") + t + "\"\n"));
+        CHECK(c.audit.target == t);
+    }
+}
+
+TEST_CASE("bad [audit] options name the file and line") {
+    TempDir dir("audit-config");
+    std::string path = write_config_file(dir, "[audit]\n\ntarget = \"syslog\"\n");
+    CHECK_THROWS_WITH(load_config(path),
+                      path + ":3: target \"syslog\" is not one of auto, journal, file, both, off");
+    path = write_config_file(dir, "[audit]\ntarget = \"file\"\n");
+    CHECK_THROWS_WITH(load_config(path),
+                      path + ":2: target \"file\" needs file, the audit log's path");
+    path = write_config_file(dir, "[audit]\ntarget = \"both\"\n");
+    CHECK_THROWS_AS(load_config(path), ConfigError);
+    path = write_config_file(dir, "[audit]\nfile = \"\"\n");
+    CHECK_THROWS_WITH(load_config(path), path + ":2: a path must not be empty");
+    path = write_config_file(dir, "[audit]\ntarget = 1\n");
+    CHECK_THROWS_WITH(load_config(path), path + ":2: target must be a string");
+    path = write_config_file(dir, "[audit]\nfiles = \"x\"\n");
+    CHECK_THROWS_WITH(load_config(path), path + ":2: unknown option \"files\" in [audit]");
+}
+
+TEST_CASE("[daemon] policy names a file that must exist, or \"\" for the built-in policy") {
+    TempDir dir("audit-config");
+    std::ofstream(dir.file("policy.conf")) << "";
+    auto c = load_config(
+        write_config_file(dir, "[daemon]\nsocket_group = \"\"\npolicy = \"policy.conf\"\n"));
+    CHECK(c.policy_path == dir.file("policy.conf"));
+    CHECK(c.policy_path_set);
+
+    c = load_config(write_config_file(dir, "[daemon]\nsocket_group = \"\"\npolicy = \"\"\n"));
+    CHECK(c.policy_path.empty());
+    CHECK(c.policy_path_set);
+
+    const std::string path = write_config_file(
+        dir, "[daemon]\nsocket_group = \"\"\npolicy = \"/nonexistent/policy.conf\"\n");
+    CHECK_THROWS_WITH(load_config(path),
+                      Catch::StartsWith(path + ":3: policy file /nonexistent/policy.conf "
+                                               "does not exist"));
+}
