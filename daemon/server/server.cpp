@@ -243,6 +243,12 @@ void Server::handle_frame(Connection& c, WipingBuffer raw) {
         return;
     }
     if (c.in_flight >= cfg_.max_in_flight && *op != Opcode::Subscribe) {
+        AuditRecord r("busy");
+        r.peer(c.caller.identity->peer)
+            .add("quota", "in-flight")
+            .add("op", policy::operation_name(policy_operation(*op)))
+            .add("limit", static_cast<long long>(cfg_.max_in_flight));
+        audit_->write(r);
         send(c, error_reply(msg.request_id, ErrorCode::Busy,
                             "too many requests in flight (" + std::to_string(cfg_.max_in_flight) + ")"));
         return;

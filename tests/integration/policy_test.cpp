@@ -269,7 +269,7 @@ TEST_CASE("policy: a broken policy at reload keeps the old one; a good one takes
 
 TEST_CASE("policy: a rule's rate and the per-uid connection limit answer BUSY and are audited", "[policy]") {
     const Keys keys;
-    PolicyDaemon d(keys.json(), kPolicy, "[limits]\nmax_connections_per_uid = 3\n");
+    PolicyDaemon d(keys.json(), kPolicy, "[limits]\nmax_connections_per_uid = 3\nmax_in_flight = 2\n");
 
     // 20 pipelined GET_PUBLIC from uid 2004, whose rule allows 5 a second.
     int ok = 0, busy = 0;
@@ -315,6 +315,24 @@ TEST_CASE("policy: a rule's rate and the per-uid connection limit answer BUSY an
     CHECK(records_with(d.audit(), "busy", {{"/quota", "rate"}, {"/peer/uid", kLimited}, {"/rule", "limited"}}).size() ==
           static_cast<size_t>(busy));
 
+    // 16 pipelined SIGNs on one connection that may have 2 in flight: the excess is told BUSY.
+    {
+        RawClient c(d.socket());
+        for (uint32_t i = 1; i <= 16; ++i) {
+            auto b = req(Opcode::Sign, i);
+            b.str(Tag::Label, "web-rsa").u8(Tag::Algorithm, 4 /* rsa-pss-sha256 */).bytes(Tag::Data, unhex(kDigest));
+            c.send(b);
+        }
+        size_t in_flight_busy = 0;
+        for (int i = 0; i < 16; ++i) {
+            auto r = c.receive();
+            REQUIRE(r);
+            if (r->error_code() == static_cast<uint8_t>(ErrorCode::Busy)) ++in_flight_busy;
+        }
+        CHECK(in_flight_busy >= 1);
+        CHECK(records_with(d.audit(), "busy", {{"/quota", "in-flight"}, {"/op", "sign"}}).size() == in_flight_busy);
+    }
+
     // Four connections from one uid when three are allowed: the fourth is told BUSY.
     const pid_t pid = fork();
     REQUIRE(pid >= 0);
@@ -341,4 +359,32 @@ TEST_CASE("policy: a rule's rate and the per-uid connection limit answer BUSY an
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
     CHECK(records_with(d.audit(), "busy", {{"/quota", "connections"}, {"/peer/uid", kWeb}}).size() == 1);
+}
+
+TEST_CASE("policy: keychainctl policy check and explain", "[policy]") {
+    TempDir dir("keychaind-policy-ctl");
+    const std::string good = dir.file("good.conf"), bad = dir.file("bad.conf");
+    write_file(good, kPolicy);
+    write_file(bad, "[[rule]]\nname = \"typo\"\npeer = { uid = 1 }\noperations = [\"sign\"]\nkeyz = \"any\"\n");
+
+    auto r = run_process({KEYCHAINCTL_BINARY, "policy", "check", good});
+    INFO(r.describe);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("OK") != std::string::npos);
+    r = run_process({KEYCHAINCTL_BINARY, "policy", "check", bad});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find(bad + ":5") != std::string::npos);  // file and line of the unknown field
+
+    r = run_process({KEYCHAINCTL_BINARY, "policy", "explain", "--policy", good, "--uid", "2001", "--gid", "2001", "--op", "sign",
+                     "--label", "web-ec"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("allow by rule \"web signs\"") != std::string::npos);
+    r = run_process({KEYCHAINCTL_BINARY, "policy", "explain", "--policy", good, "--uid", "2001", "--gid", "2001", "--op", "sign",
+                     "--label", "db-kek"});
+    CHECK(r.exit_code == 6);
+    CHECK(r.out.find("deny") != std::string::npos);
+    r = run_process({KEYCHAINCTL_BINARY, "policy", "explain", "--policy", good, "--uid", "2002", "--gid", "3002",
+                     "--op", "gen-datakey", "--label", "db-kek"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("\"db envelopes\"") != std::string::npos);
 }
