@@ -10,8 +10,8 @@
 
 #include "test_bytes.h"
 
-#ifndef KEYCHAINCTL_BINARY
-#error "KEYCHAINCTL_BINARY must name the built keychainctl"
+#if !defined(KEYCHAINCTL_BINARY) || !defined(KEYCHAIN_LIBRARY)
+#error "KEYCHAINCTL_BINARY and KEYCHAIN_LIBRARY must name the built keychainctl and libkeychain"
 #endif
 
 namespace keychaind::test {
@@ -33,6 +33,8 @@ PolicyDaemon::PolicyDaemon(const std::string& keychain_json, const std::string& 
     write_policy(policy);
     audit_path = dir.file("audit.log");
     ctl = world_runnable_copy(KEYCHAINCTL_BINARY, dir, "keychainctl");
+    // keychainctl's libkeychain, beside it: the build tree's copy may be out of the other uids' reach.
+    world_runnable_copy(KEYCHAIN_LIBRARY, dir, std::filesystem::path(KEYCHAIN_LIBRARY).filename().string());
     out_dir = dir.file("out");
     REQUIRE(mkdir(out_dir.c_str(), 0700) == 0);
     REQUIRE(chmod(out_dir.c_str(), 01777) == 0);
@@ -60,6 +62,7 @@ ProcessResult PolicyDaemon::ctl_as(uid_t uid, gid_t gid, const std::vector<std::
     argv.push_back(socket());
     ProcessOptions o;
     o.timeout = std::chrono::seconds(20);
+    o.env = {"LD_LIBRARY_PATH=" + dir.path()};
     return run_process(argv, o);
 }
 

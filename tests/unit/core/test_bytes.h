@@ -4,26 +4,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "../../fixtures/test_bytes.h"
+
 namespace keychaind::core_test {
 
-inline std::vector<uint8_t> unhex(std::string_view hex) {
-    auto digit = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        throw std::invalid_argument("bad hex in a test vector");
-    };
-    if (hex.size() % 2 != 0) throw std::invalid_argument("odd hex in a test vector");
-    std::vector<uint8_t> out;
-    for (size_t i = 0; i < hex.size(); i += 2)
-        out.push_back(static_cast<uint8_t>(digit(hex[i]) << 4 | digit(hex[i + 1])));
-    return out;
-}
+using test::unhex;  // tests/fixtures/test_bytes.h
 
 // first, first+1, ... (n bytes, wrapping at 256)
 inline std::vector<uint8_t> counting_bytes(uint8_t first, size_t n) {
