@@ -22,6 +22,7 @@
 #include "daemon_fixture.h"
 #include "fault_control.h"
 #include "soft_token.h"
+#include "test_bytes.h"
 #include "test_keys.h"
 
 using namespace keychaind;
@@ -173,6 +174,7 @@ std::string config_tail(const TempDir& dir, const SoftToken& token, const TokenC
     write_file(keys_dir + "/test.4DKeyChain", j.dump());
 
     std::ostringstream t;
+    t << "[audit]\ntarget = \"file\"\nfile = " << toml_string(dir.file("audit.log")) << "\n\n";
     t << "[keys]\ndirectories = [" << toml_string(keys_dir) << "]\n\n"
       << "[pkcs11]\nmodule_paths = " << toml_array(c.module_paths) << "\npoll_ms = " << c.poll_ms
       << "\ncall_timeout_ms = " << c.call_timeout_ms << "\n\n"
@@ -210,6 +212,7 @@ struct TokenDaemon {
 
     const std::string& socket() const { return daemon->socket_path(); }
     std::string log() const { return daemon->log(); }
+    std::string audit() const { return read_file_text(dir.file("audit.log")); }
     keychain::Client client(uint32_t timeout_ms = 20000) const {
         keychain::Client c(socket());
         c.set_timeout(timeout_ms);
@@ -575,6 +578,12 @@ TEST_CASE("a token deleted while the daemon runs answers TOKEN_ERROR, and re-cre
     for (const auto& k : c.list_keys(true))
         if (k.id == token.ec_key_id()) CHECK(k.present);
     CHECK(file_key_works());
+
+    // The audit log saw the token come, go and come back.
+    const std::string audit = d.audit();
+    CHECK(count_occurrences(audit, "\"event\":\"token-inserted\"") >= 2);
+    CHECK(count_occurrences(audit, "\"event\":\"token-removed\"") >= 1);
+    CHECK(count_occurrences(audit, "\"token\":\"" + cfg.name + "\"") >= 3);
 }
 
 TEST_CASE("fault module: a failing token answers TOKEN_ERROR and the daemon keeps serving", "[token][fault]") {
