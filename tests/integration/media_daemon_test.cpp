@@ -330,7 +330,7 @@ TEST_CASE("50 attach/detach cycles leave the daemon's fds, mounts and memory fla
         kCycles, per_cycle, fds0, fds1, mounts0, mounts1, rss0, rss1);
     CHECK(fds1 == fds0);
     CHECK(mounts1 == mounts0);
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(KEYCHAIND_SANITIZED_BUILD)
     // ASan's quarantine holds freed memory back on purpose, so RSS climbs without a leak; here
     // LeakSanitizer, at the daemon's exit below, is the judge.
     std::printf("media: RSS not bounded under AddressSanitizer; LeakSanitizer checks the exit\n");
