@@ -106,6 +106,7 @@ void Operations::check_request(Opcode op, const wire::Message& req, const Caller
         try {
             key_text = selector_from(req, Tag::KeyId, Tag::Label).text();
         } catch (const KeychainError&) {
+            // A malformed selector: the message names no key; the handler reports the mistake.
         }
     }
     access_.check_peer(caller, op, key_text);
