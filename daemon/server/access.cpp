@@ -51,7 +51,7 @@ std::string key_text(const KeyInfo& key) {
 }  // namespace
 
 void Access::audit_decision(const Caller& caller, Opcode op, const KeyInfo* key, bool allowed,
-                            std::string_view rule) {
+                            std::string_view rule, std::string_view reason) {
     if (audit_ == nullptr) return;
     AuditRecord r("decision");
     r.peer(caller.identity->peer)
@@ -59,6 +59,7 @@ void Access::audit_decision(const Caller& caller, Opcode op, const KeyInfo* key,
         .add("result", allowed ? "allow" : "deny")
         .add("rule", rule);
     if (key != nullptr) r.add("key_id", key->id.hex()).add("label", key->label);
+    if (!reason.empty()) r.add("reason", reason);
     audit_->write(r);
 }
 
@@ -66,15 +67,7 @@ void Access::check_peer(const Caller& caller, Opcode op, std::string_view key_se
     const Operation pop = policy_operation(op);
     const std::string what = key_selector.empty() ? std::string() : "key " + std::string(key_selector);
     if (!caller.identity->established()) {
-        if (audit_ != nullptr) {
-            AuditRecord r("decision");
-            r.peer(caller.identity->peer)
-                .add("op", policy::operation_name(pop))
-                .add("result", "deny")
-                .add("rule", "peer identity not established")
-                .add("reason", caller.identity->error);
-            audit_->write(r);
-        }
+        audit_decision(caller, op, nullptr, false, "peer identity not established", caller.identity->error);
         deny(op, what);
     }
     if (policy::is_key_operation(pop)) {

@@ -43,9 +43,9 @@ public:
     void check_key(const Caller& caller, wire::Opcode op, const KeyInfo& key);
     // LIST_KEYS and SUBSCRIBE show only keys the peer may see; no audit line per key.
     bool may_see(const Caller& caller, policy::Operation op, const KeyInfo& key) const;
-    // One audit line for a decision taken elsewhere (a LIST_KEYS reply, a refused WAIT).
+    // One "decision" audit line; `reason` adds why, when the rule alone does not say it.
     void audit_decision(const Caller& caller, wire::Opcode op, const KeyInfo* key, bool allowed,
-                        std::string_view rule);
+                        std::string_view rule, std::string_view reason = {});
     void audit(const AuditRecord& record) {
         if (audit_ != nullptr) audit_->write(record);
     }

@@ -60,24 +60,9 @@ std::vector<Bytes> der_chain(const std::string& pem) {
     return out;
 }
 
-// Verifies a signature with mbedTLS directly. PSS: MGF1 with the same hash, salt = hash length.
+// The C ABI's algorithm numbers are the protocol's (KC_SIGN_* = SignAlgorithm).
 bool verifies(const Bytes& spki, int alg, const Bytes& digest, const Bytes& sig) {
-    mbedtls_pk_context pk;
-    mbedtls_pk_init(&pk);
-    REQUIRE(mbedtls_pk_parse_public_key(&pk, spki.data(), spki.size()) == 0);
-    const mbedtls_md_type_t md = digest.size() == 32   ? MBEDTLS_MD_SHA256
-                                 : digest.size() == 48 ? MBEDTLS_MD_SHA384
-                                                       : MBEDTLS_MD_SHA512;
-    int rc;
-    if (alg == KC_SIGN_RSA_PSS_SHA256 || alg == KC_SIGN_RSA_PSS_SHA384 || alg == KC_SIGN_RSA_PSS_SHA512) {
-        mbedtls_pk_rsassa_pss_options opts{md, static_cast<int>(digest.size())};
-        rc = mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &opts, &pk, md, digest.data(), digest.size(), sig.data(),
-                                   sig.size());
-    } else {
-        rc = mbedtls_pk_verify(&pk, md, digest.data(), digest.size(), sig.data(), sig.size());
-    }
-    mbedtls_pk_free(&pk);
-    return rc == 0;
+    return signature_verifies(spki, static_cast<keychaind::SignAlgorithm>(alg), digest, sig);
 }
 
 int rng(void*, unsigned char* out, size_t n) { return random_bytes(nullptr, out, n); }

@@ -54,22 +54,6 @@ bool exists(const std::string& path) {
     return ::lstat(path.c_str(), &st) == 0;
 }
 
-bool verifies(const Bytes& spki, mbedtls_md_type_t md, bool pss, const Bytes& digest, const Bytes& sig) {
-    mbedtls_pk_context pk;
-    mbedtls_pk_init(&pk);
-    REQUIRE(mbedtls_pk_parse_public_key(&pk, spki.data(), spki.size()) == 0);
-    int rc;
-    if (pss) {
-        mbedtls_pk_rsassa_pss_options opts{md, static_cast<int>(digest.size())};
-        rc = mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &opts, &pk, md, digest.data(), digest.size(), sig.data(),
-                                   sig.size());
-    } else {
-        rc = mbedtls_pk_verify(&pk, md, digest.data(), digest.size(), sig.data(), sig.size());
-    }
-    mbedtls_pk_free(&pk);
-    return rc == 0;
-}
-
 struct RunResult : ProcessResult {
     double ms = 0;
 };
@@ -348,7 +332,7 @@ TEST_CASE("keychainctl sign --data-file and public give signatures mbedTLS verif
     INFO(r.describe);
     REQUIRE(r.exit_code == 0);
     CHECK(r.out.empty());
-    CHECK(verifies(p256.spki_der, MBEDTLS_MD_SHA256, false, sha256(data), read_file_bytes(sig_file)));
+    CHECK(signature_verifies(p256.spki_der, keychaind::SignAlgorithm::EcdsaSha256, sha256(data), read_file_bytes(sig_file)));
 
     // PKCS#1 v1.5 before PSS: PKCS#1 after PSS with one key is a daemon bug, covered by
     // client_test.cpp ("RSA PKCS#1 v1.5 signing still works after ...").
@@ -357,15 +341,15 @@ TEST_CASE("keychainctl sign --data-file and public give signatures mbedTLS verif
     INFO(hexsig.describe);
     REQUIRE(hexsig.exit_code == 0);
     const auto hj = nlohmann::json::parse(hexsig.out);
-    CHECK(verifies(rsa.spki_der, MBEDTLS_MD_SHA256, false, sha256(data), unbase64(hj.at("signature").get<std::string>())));
+    CHECK(signature_verifies(rsa.spki_der, keychaind::SignAlgorithm::RsaPkcs1Sha256, sha256(data), unbase64(hj.at("signature").get<std::string>())));
 
     const auto pss = ctl({"sign", "rsa", "--alg", "rsa-pss-sha384", "--data-file", data_file}, env_socket(s));
     INFO(pss.describe);
     REQUIRE(pss.exit_code == 0);
     const Bytes pss_sig = unbase64(pss.out);
     CHECK(pss_sig.size() == 256);
-    CHECK(verifies(rsa.spki_der, MBEDTLS_MD_SHA384, true, sha384(data), pss_sig));
-    CHECK_FALSE(verifies(rsa.spki_der, MBEDTLS_MD_SHA384, true, sha384(Bytes(data.begin() + 1, data.end())), pss_sig));
+    CHECK(signature_verifies(rsa.spki_der, keychaind::SignAlgorithm::RsaPssSha384, sha384(data), pss_sig));
+    CHECK_FALSE(signature_verifies(rsa.spki_der, keychaind::SignAlgorithm::RsaPssSha384, sha384(Bytes(data.begin() + 1, data.end())), pss_sig));
 
     // A digest of the wrong length is refused before the daemon is asked.
     const auto short_digest = ctl({"sign", "web", "--alg", "ecdsa-sha256", "--digest-hex", "00112233", "--socket", s});

@@ -90,34 +90,6 @@ struct PublicKey {
     PublicKey& operator=(const PublicKey&) = delete;
 };
 
-mbedtls_md_type_t md_for(size_t digest_size) {
-    return digest_size == 32 ? MBEDTLS_MD_SHA256 : digest_size == 48 ? MBEDTLS_MD_SHA384 : MBEDTLS_MD_SHA512;
-}
-
-bool verifies(const std::vector<uint8_t>& spki, SignAlgorithm alg, const std::vector<uint8_t>& digest,
-              const std::vector<uint8_t>& sig) {
-    PublicKey k(spki);
-    const mbedtls_md_type_t md = md_for(digest.size());
-    switch (alg) {
-        case SignAlgorithm::RsaPssSha256:
-        case SignAlgorithm::RsaPssSha384:
-        case SignAlgorithm::RsaPssSha512: {
-            // The software backend's salt: the hash length.
-            mbedtls_pk_rsassa_pss_options opts{md, static_cast<int>(digest.size())};
-            return mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &opts, &k.pk, md, digest.data(), digest.size(),
-                                         sig.data(), sig.size()) == 0;
-        }
-        case SignAlgorithm::RsaPkcs1Raw:
-            return sig.size() == mbedtls_pk_get_len(&k.pk) &&
-                   mbedtls_rsa_rsassa_pkcs1_v15_verify(mbedtls_pk_rsa(k.pk), nullptr, nullptr, MBEDTLS_RSA_PUBLIC,
-                                                       MBEDTLS_MD_NONE, static_cast<unsigned>(digest.size()),
-                                                       digest.data(), sig.data()) == 0;
-        default:
-            // ECDSA: a DER SEQUENCE { r, s }, as the software keys give it.
-            return mbedtls_pk_verify(&k.pk, md, digest.data(), digest.size(), sig.data(), sig.size()) == 0;
-    }
-}
-
 // The input SIGN takes for `alg`: a digest, or for rsa-pkcs1-raw a SHA-256 DigestInfo.
 std::vector<uint8_t> sign_input(SignAlgorithm alg) {
     if (alg != SignAlgorithm::RsaPkcs1Raw) return random_bytes(sign_algorithm_digest_size(alg));
@@ -314,14 +286,14 @@ TEST_CASE("token keys sign with every mechanism and the signatures verify agains
             FAIL_CHECK("SIGN answered " << e.what());
             continue;
         }
-        CHECK(verifies(spki, cs.alg, input, sig));
+        CHECK(signature_verifies(spki, cs.alg, input, sig));
         input.front() ^= 1;  // (ECDSA uses only the digest's leading bits of a longer hash)
-        CHECK_FALSE(verifies(spki, cs.alg, input, sig));
+        CHECK_FALSE(signature_verifies(spki, cs.alg, input, sig));
     }
 
     SECTION("keys are selected by id as well as by label, and listed with a token source") {
         const auto digest = random_bytes(32);
-        CHECK(verifies(ec_pub.spki, SignAlgorithm::EcdsaSha256, digest,
+        CHECK(signature_verifies(ec_pub.spki, SignAlgorithm::EcdsaSha256, digest,
                        c.sign(token.ec_key_id(), static_cast<int>(SignAlgorithm::EcdsaSha256), digest)));
         const auto keys = c.list_keys();
         for (const auto& id : {token.ec_key_id(), token.rsa_key_id(), token.aes_key_id()}) {
@@ -504,7 +476,7 @@ TEST_CASE("a wrong PIN is tried once, logged once and never locks the token, and
             CHECK(ok.msg.get_u32(Tag::Count).value_or(0) == 3);
             d.wait_for({token.ec_key_id(), token.rsa_key_id(), token.aes_key_id()}, 5000);
             const auto digest = random_bytes(32);
-            CHECK(verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest,
+            CHECK(signature_verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest,
                            c.sign(SoftToken::kEcLabel, static_cast<int>(SignAlgorithm::EcdsaSha256), digest)));
             // SoftHSM2 clears COUNT_LOW after a successful login.
             CHECK((token.token_flags() & (CKF_USER_PIN_LOCKED | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_COUNT_LOW)) == 0);
@@ -529,13 +501,13 @@ TEST_CASE("a token deleted while the daemon runs answers TOKEN_ERROR, and re-cre
         return error_code_of([&] {
             const auto digest = random_bytes(32);
             const auto sig = c.sign(SoftToken::kEcLabel, static_cast<int>(SignAlgorithm::EcdsaSha256), digest);
-            if (!verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest, sig))
+            if (!signature_verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest, sig))
                 throw keychain::Error(KC_ERR_INTERNAL, "bad signature");
         });
     };
     auto file_key_works = [&] {
         const auto digest = random_bytes(32);
-        return verifies(file_spki, SignAlgorithm::EcdsaSha256, digest,
+        return signature_verifies(file_spki, SignAlgorithm::EcdsaSha256, digest,
                         c.sign("file-ec", static_cast<int>(SignAlgorithm::EcdsaSha256), digest));
     };
     REQUIRE(sign_ec() == 0);
@@ -599,13 +571,13 @@ TEST_CASE("fault module: a failing token answers TOKEN_ERROR and the daemon keep
         return error_code_of([&] {
             const auto digest = random_bytes(32);
             const auto sig = cl.sign(SoftToken::kEcLabel, static_cast<int>(SignAlgorithm::EcdsaSha256), digest);
-            if (!verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest, sig))
+            if (!signature_verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest, sig))
                 throw keychain::Error(KC_ERR_INTERNAL, "bad signature");
         });
     };
     auto file_key_works = [&](keychain::Client& cl) {
         const auto digest = random_bytes(32);
-        return verifies(file_spki, SignAlgorithm::EcdsaSha256, digest,
+        return signature_verifies(file_spki, SignAlgorithm::EcdsaSha256, digest,
                         cl.sign("file-ec", static_cast<int>(SignAlgorithm::EcdsaSha256), digest));
     };
     // Once the fault is gone the token key works again: by itself, or at the latest after DISCOVER
@@ -707,7 +679,7 @@ TEST_CASE("fault module: oversized attribute sizes while the token is read do no
     CHECK(kill(d.daemon->pid(), 0) == 0);
     CHECK(c.status().version.size() > 0);
     const auto digest = random_bytes(32);
-    CHECK(verifies(c.get_public("file-ec").spki, SignAlgorithm::EcdsaSha256, digest,
+    CHECK(signature_verifies(c.get_public("file-ec").spki, SignAlgorithm::EcdsaSha256, digest,
                    c.sign("file-ec", static_cast<int>(SignAlgorithm::EcdsaSha256), digest)));
 }
 
@@ -747,7 +719,7 @@ TEST_CASE("8 clients signing at once through one token all get valid signatures"
         if (!e.empty()) FAIL_CHECK("a client failed: " << e);
     for (const auto& client_sigs : signed_by)
         for (const auto& [digest, sig] : client_sigs)
-            (verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest, sig) ? valid : failed)++;
+            (signature_verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest, sig) ? valid : failed)++;
     CHECK(failed == 0);
     CHECK(valid == kClients * kSigns);
 }
