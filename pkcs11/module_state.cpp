@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 #include "module_log.h"
 
@@ -74,9 +75,19 @@ void initialize_module(void* init_args) {
         // parameters there).
     }
     register_fork_handlers();
+    // A child of fork() whose parent had initialized the module keeps the parent's settings: the
+    // child may have dropped privileges since (nginx's workers run as another user) and no
+    // longer be allowed to read the config file, and it must reach the same daemon anyway.
+    std::optional<ModuleConfig> inherited;
+    {
+        StateGuard g;
+        if (g->initialized && g->initialized_in == getpid())
+            throw Pkcs11Error(CKR_CRYPTOKI_ALREADY_INITIALIZED, "C_Initialize was already called");
+        if (g->initialized) inherited = g->config;
+    }
     ModuleConfig config;
     try {
-        config = load_module_config();
+        config = inherited ? *inherited : load_module_config();
     } catch (const Pkcs11Error& e) {
         log_problem(e.what());
         throw;
@@ -86,7 +97,8 @@ void initialize_module(void* init_args) {
         StateGuard g;
         if (g->initialized && g->initialized_in == getpid())
             throw Pkcs11Error(CKR_CRYPTOKI_ALREADY_INITIALIZED, "C_Initialize was already called");
-        if (g->initialized) log_debug("C_Initialize in a forked child: starting afresh");
+        if (g->initialized)
+            log_debug("C_Initialize in a forked child: starting afresh with the parent's settings");
         old_link = std::move(g->link);
         g->config = config;
         g->link = std::make_shared<DaemonLink>(config.socket_path, config.timeout_ms);

@@ -197,7 +197,7 @@ void Token::reconcile(const std::vector<SlotToken>& slots, bool scanning, ScanRe
             if (scanning || Clock::now() < settle_until_) {
                 try {
                     ScanReport read;
-                    load_keys(read);
+                    load_keys(read, !scanning);
                     if (!scanning) reopen_if_unsettled(read);
                     report.keys_added += read.keys_added;
                     report.keys_seen += read.keys_seen;
@@ -387,7 +387,7 @@ size_t Token::open(const SlotToken& slot, std::shared_ptr<const SecretBytes> pro
     return added;
 }
 
-size_t Token::load_keys(ScanReport& report) {
+size_t Token::load_keys(ScanReport& report, bool only_new) {
     const TokenKeyScan scan = read_token_keys(conn_, selectors_);
     for (const auto& p : scan.problems) {
         if (logged_problems_.insert(p).second) log::warning(p);
@@ -402,6 +402,7 @@ size_t Token::load_keys(ScanReport& report) {
     conn_->set_locations(all);
     size_t added = 0;
     for (const auto& k : scan.keys) {
+        if (only_new && before.count(k.location) != 0) continue;
         const auto outcome = ledger_->add(k.key, k.location, cfg_.name);
         if (!outcome) break;  // stopped: a reload's new source takes over
         ++report.keys_seen;

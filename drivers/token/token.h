@@ -53,7 +53,9 @@ private:
     bool ensure_module(ScanReport& report);
     void reconcile(const std::vector<SlotToken>& slots, bool scanning, ScanReport& report);
     size_t open(const SlotToken& slot, std::shared_ptr<const SecretBytes> provided, ScanReport& report);
-    size_t load_keys(ScanReport& report);
+    // Reads the token's keys and adds them. `only_new`: only objects not seen on the token
+    // before (a poll while it settles), so a key FORGET dropped stays out until DISCOVER.
+    size_t load_keys(ScanReport& report, bool only_new = false);
     bool reopen_if_unsettled(const ScanReport& report);
     void drop_connection();
     void hold(Hold why, const SlotToken& slot, const std::string& message, bool as_error);

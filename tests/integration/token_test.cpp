@@ -741,6 +741,27 @@ TEST_CASE("the keys option selects which token keys are served", "[token]") {
           KC_ERR_NO_SUCH_KEY);
 }
 
+TEST_CASE("a token key FORGET dropped stays out while the token is polled, and DISCOVER brings it back", "[token]") {
+    SoftToken token;
+    TokenConfig cfg;
+    cfg.pin = token.pin();
+    cfg.poll_ms = 100;  // the token is read again on every poll for its first seconds
+    TokenDaemon d(token, cfg);
+    d.wait_for({token.ec_key_id(), token.rsa_key_id()});
+    auto c = d.client();
+    REQUIRE(c.forget(token.ec_key_id()) == 1);
+    // Many polls, all within the time a newly opened token is read again on each one.
+    std::this_thread::sleep_for(1500ms);
+    CHECK(error_code_of([&] { c.sign(token.ec_key_id(), static_cast<int>(SignAlgorithm::EcdsaSha256), random_bytes(32)); }) ==
+          KC_ERR_KEY_NOT_PRESENT);
+    // The other key was not touched.
+    CHECK(error_code_of([&] { c.sign(token.rsa_key_id(), static_cast<int>(SignAlgorithm::RsaPssSha256), random_bytes(32)); }) ==
+          0);
+    CHECK(c.discover() == 1);
+    CHECK(error_code_of([&] { c.sign(token.ec_key_id(), static_cast<int>(SignAlgorithm::EcdsaSha256), random_bytes(32)); }) ==
+          0);
+}
+
 TEST_CASE("a client cannot make the daemon load a module or use an unconfigured token", "[token][fault]") {
     SoftToken token;
     token.init_token("other", "4321", "654321");  // on the same module, not in the config

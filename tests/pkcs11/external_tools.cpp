@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -67,6 +68,11 @@ std::string find_tool(const std::string& name) {
         if (access(candidate.c_str(), X_OK) == 0) return candidate;
     }
     return "";
+}
+
+void require_tool(const std::string& name, const char* package) {
+    INFO(name << " is missing: install Debian's " << package << " (packaging/install-build-deps)");
+    REQUIRE_FALSE(find_tool(name).empty());
 }
 
 ToolResult run_tool(const std::vector<std::string>& argv, std::chrono::seconds timeout) {

@@ -17,6 +17,8 @@ struct ToolResult {
 
 // The tool's path from PATH; empty when it is not installed.
 std::string find_tool(const std::string& name);
+// Fails the test (naming the Debian package to install) when the tool is not installed.
+void require_tool(const std::string& name, const char* package);
 
 // Runs argv[0] (looked up in PATH) with standard input from /dev/null.
 ToolResult run_tool(const std::vector<std::string>& argv,

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <keychain/client.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -99,17 +100,40 @@ const TestKeychain& test_keychain() {
 }
 
 KeychainDaemon::KeychainDaemon() {
-    keys_dir_ = dir_.path() + "/keys";
-    mkdir(keys_dir_.c_str(), 0700);
-    write_private_file(keys_dir_ + "/identities.4DKeyChain", test_keychain().json);
+    const std::string keys_dir = dir_.file("keys");
+    mkdir(keys_dir.c_str(), 0700);
+    write_private_file(keys_dir + "/identities.4DKeyChain", test_keychain().json);
+    config_tail_ = "[audit]\ntarget = \"file\"\nfile = \"" + audit_path() +
+                   "\"\n\n[keys]\ndirectories = [\"" + keys_dir + "\"]\n";
     start();
     socket_ = daemon_->socket_path();
 }
 
+KeychainDaemon::KeychainDaemon(const SoftToken& token) {
+    // The token's PIN file: root's, mode 0600 (these tests run as root), as the daemon demands.
+    const std::string pin_file = dir_.file("token.pin");
+    write_private_file(pin_file, token.pin());
+    // "softhsm2": the module by its p11-kit registry name, as an operator would write it.
+    config_tail_ = "[audit]\ntarget = \"file\"\nfile = \"" + audit_path() +
+                   "\"\n\n[pkcs11]\npoll_ms = 500\n\n[[pkcs11.token]]\nname = \"" + token.label() +
+                   "\"\nmodule = \"softhsm2\"\nuri = \"" + token.uri() + "\"\npin_file = \"" +
+                   pin_file + "\"\n";
+    start();
+    socket_ = daemon_->socket_path();
+    // The token is read in the background: wait until both of its key pairs are in.
+    try {
+        keychain::Client c(socket_);
+        c.wait(token.ec_key_id(), 15000);
+        c.wait(token.rsa_key_id(), 15000);
+    } catch (const keychain::Error& e) {
+        throw std::runtime_error(std::string("the token's keys did not appear in keychaind: ") + e.what() +
+                                 "\n" + daemon_->log());
+    }
+}
+
 void KeychainDaemon::start() {
     daemon_.reset();
-    daemon_ = std::make_unique<DaemonProcess>(dir_.path(),
-                                              "[keys]\ndirectories = [\"" + keys_dir_ + "\"]\n");
+    daemon_ = std::make_unique<DaemonProcess>(dir_.path(), config_tail_);
 }
 
 void KeychainDaemon::stop() {

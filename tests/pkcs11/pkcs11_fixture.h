@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "daemon_process.h"
+#include "soft_token.h"
 #include "temp_dir.h"
 #include "test_bytes.h"
 #include "test_keys.h"
@@ -32,19 +33,24 @@ struct TestKeychain {
 };
 const TestKeychain& test_keychain();
 
-// A running keychaind with test_keychain() in a key directory, on a socket in a temp dir.
+// A running keychaind on a socket in a temp dir, holding either test_keychain() in a key
+// directory, or (second constructor) no file keys but the EC and RSA keys of a SoftHSM2 token
+// behind it (one [[pkcs11.token]], its PIN in a pin_file), waited for until both are present.
+// Either way it writes its audit log to audit_path().
 class KeychainDaemon {
   public:
     KeychainDaemon();
+    explicit KeychainDaemon(const SoftToken& token);
     const std::string& socket() const { return socket_; }
     const std::string& dir() const { return dir_.path(); }
+    std::string audit_path() const { return dir_.file("audit.log"); }
     DaemonProcess& process() { return *daemon_; }
     void stop();
     void start();  // on the same socket, with the same keys
 
   private:
     TempDir dir_{"keychaind-pkcs11"};
-    std::string keys_dir_;
+    std::string config_tail_;
     std::string socket_;
     std::unique_ptr<DaemonProcess> daemon_;
 };

@@ -1,5 +1,6 @@
 // The module under real-life conditions: fork() (nginx's master and workers), a daemon restart,
 // a key that goes away, no daemon at all, eight threads at once.
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -31,7 +32,10 @@ int sign_in_child(LoadedModule& m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key) {
         Bytes sig;
         if (m.try_sign(s, key, kEcdsa, hash, sig) != CKR_OK) _exit(10);
         if (!ecdsa_verifies(test_keychain().ec.spki_der, hash, sig)) _exit(11);
-        // A child may also start over, as PKCS#11 tells it to: C_Initialize succeeds in it.
+        // A child may also start over, as PKCS#11 tells it to: C_Initialize succeeds in it, with
+        // its parent's settings (a worker that dropped privileges may not read the config file
+        // any more): a socket named in the environment now is not used.
+        setenv("KEYCHAIND_SOCKET", "/nonexistent/keychaind.sock", 1);
         if (m->C_Initialize(nullptr) != CKR_OK) _exit(12);
         CK_SESSION_HANDLE s2 = CK_INVALID_HANDLE;
         if (m->C_OpenSession(0, CKF_SERIAL_SESSION, nullptr, nullptr, &s2) != CKR_OK) _exit(13);
