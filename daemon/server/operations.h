@@ -11,6 +11,7 @@
 #include "core/keychain.h"
 #include "protocol/message.h"
 #include "server/access.h"
+#include "server/worker_pool.h"
 
 namespace keychaind {
 
@@ -44,6 +45,9 @@ public:
     void check_request(wire::Opcode op, const wire::Message& req, const Caller& caller) const;
     // Crypto runs on a worker; the rest is cheap enough for the loop thread.
     static bool runs_on_worker(wire::Opcode op);
+    // Which worker lane: judged from the request alone (RSA algorithms, DECRYPT, PROVIDE are
+    // slow), before any key lookup.
+    static Lane lane_of(wire::Opcode op, const wire::Message& req);
     // Executes one of the self-contained operations; every key it touches is checked against the
     // policy first. Throws KeychainError (or DecodeError).
     WipingBuffer run(wire::Opcode op, const wire::Message& req, const Caller& caller);

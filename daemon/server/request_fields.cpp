@@ -79,6 +79,21 @@ KeySelector selector_from(const wire::Message& m, Tag id_tag, Tag label_tag) {
     throw KeychainError(ErrorCode::BadRequest, "no key given (KEY_ID or LABEL)");
 }
 
+Lane Operations::lane_of(Opcode op, const wire::Message& req) {
+    switch (op) {
+        case Opcode::Sign: {
+            const auto alg = req.get_u8(Tag::Algorithm);
+            // An invalid algorithm is refused at once by sign(): any lane will do.
+            return alg && sign_algorithm_valid(*alg) && sign_algorithm_is_rsa(static_cast<SignAlgorithm>(*alg))
+                       ? Lane::Slow
+                       : Lane::Quick;
+        }
+        case Opcode::Decrypt:  // RSA-OAEP
+        case Opcode::Provide: return Lane::Slow;
+        default: return Lane::Quick;
+    }
+}
+
 bool Operations::runs_on_worker(Opcode op) {
     switch (op) {
         case Opcode::Sign:

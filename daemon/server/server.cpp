@@ -279,7 +279,7 @@ void Server::dispatch(Connection& c, Opcode op, std::shared_ptr<const WipingBuff
 
     c.in_flight++;
     const uint64_t conn = c.id;
-    pool_->submit([this, conn, op, caller = c.caller, body] {
+    pool_->submit(Operations::lane_of(op, msg), [this, conn, op, caller = c.caller, body] {
         WipingBuffer reply;
         const wire::Message m = wire::decode(*body);  // the views must point into this thread's copy
         try {
@@ -501,7 +501,7 @@ size_t Server::provide_pin(std::string_view token, SecretBytes pin) {
 void Server::start_discover(Connection& c, uint32_t request_id) {
     c.in_flight++;
     const uint64_t conn = c.id;
-    pool_->submit([this, conn, request_id] {
+    pool_->submit(Lane::Slow, [this, conn, request_id] {
         const size_t added = scan_sources();
         auto reply = std::make_shared<WipingBuffer>(MessageBuilder(reply_opcode(Opcode::Discover), request_id)
                                                         .u32(Tag::Count, static_cast<uint32_t>(added))
@@ -565,7 +565,7 @@ void Server::reload() {
     watch_sources();
     cfg_ = std::move(next);
     log::info("configuration reloaded from " + cfg_.path);
-    pool_->submit([this] { scan_sources(); });
+    pool_->submit(Lane::Slow, [this] { scan_sources(); });
 }
 
 // --- policy and audit --------------------------------------------------------------------

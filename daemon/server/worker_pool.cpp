@@ -1,5 +1,7 @@
-// WorkerPool: a plain FIFO of jobs shared by N threads.
+// WorkerPool: a FIFO of jobs per lane, each served by its own threads.
 #include "server/worker_pool.h"
+
+#include <algorithm>
 
 #include "core/log.h"
 
@@ -7,35 +9,40 @@ namespace keychaind {
 
 WorkerPool::WorkerPool(unsigned n) {
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { run(); });
+    threads_per_lane_ = n;
+    for (Queue* q : {&quick_, &slow_})
+        for (unsigned i = 0; i < n; ++i) threads_.emplace_back([q] { run(*q); });
 }
 
 WorkerPool::~WorkerPool() {
-    {
-        std::lock_guard lk(mu_);
-        stopping_ = true;
+    for (Queue* q : {&quick_, &slow_}) {
+        {
+            std::lock_guard lk(q->mu);
+            q->stopping = true;
+        }
+        q->cv.notify_all();
     }
-    cv_.notify_all();
     for (auto& t : threads_) t.join();
 }
 
-void WorkerPool::submit(std::function<void()> job) {
+void WorkerPool::submit(Lane lane, std::function<void()> job) {
+    Queue& q = queue(lane);
     {
-        std::lock_guard lk(mu_);
-        jobs_.push_back(std::move(job));
+        std::lock_guard lk(q.mu);
+        q.jobs.push_back(std::move(job));
     }
-    cv_.notify_one();
+    q.cv.notify_one();
 }
 
-void WorkerPool::run() {
+void WorkerPool::run(Queue& q) {
     for (;;) {
         std::function<void()> job;
         {
-            std::unique_lock lk(mu_);
-            cv_.wait(lk, [this] { return stopping_ || !jobs_.empty(); });
-            if (jobs_.empty()) return;
-            job = std::move(jobs_.front());
-            jobs_.pop_front();
+            std::unique_lock lk(q.mu);
+            q.cv.wait(lk, [&q] { return q.stopping || !q.jobs.empty(); });
+            if (q.jobs.empty()) return;
+            job = std::move(q.jobs.front());
+            q.jobs.pop_front();
         }
         try {
             job();

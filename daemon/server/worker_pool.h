@@ -10,22 +10,39 @@
 
 namespace keychaind {
 
+// Work is queued by how long it takes. An RSA private-key operation costs 10-50x an ECDSA
+// signature or an AES-GCM unwrap; in one FIFO a burst of RSA signs would hold every quick request
+// behind it (Cloudflare's Keyless server learned this). Each lane has its own queue and threads,
+// so quick work never waits for slow work; the kernel shares the CPUs between them.
+enum class Lane {
+    Quick,  // ECDSA signatures, envelope operations (AES-GCM)
+    Slow,   // RSA signatures and decryption, token logins, source scans
+};
+
 class WorkerPool {
 public:
-    explicit WorkerPool(unsigned threads);
+    // `threads_per_lane` threads for each lane; 0: one per CPU.
+    explicit WorkerPool(unsigned threads_per_lane);
     ~WorkerPool();  // finishes queued work, then joins
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
 
-    void submit(std::function<void()> job);
-    size_t size() const { return threads_.size(); }
+    void submit(Lane lane, std::function<void()> job);
+    size_t threads_per_lane() const { return threads_per_lane_; }
 
 private:
-    void run();
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::deque<std::function<void()>> jobs_;
-    bool stopping_ = false;
+    struct Queue {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::deque<std::function<void()>> jobs;
+        bool stopping = false;
+    };
+    static void run(Queue& q);
+    Queue& queue(Lane lane) { return lane == Lane::Quick ? quick_ : slow_; }
+
+    Queue quick_;
+    Queue slow_;
+    size_t threads_per_lane_;
     std::vector<std::thread> threads_;
 };
 

@@ -86,3 +86,37 @@ TEST_CASE("100 concurrent clients with pipelined requests all get correct replie
     CHECK(failures == 0);
     CHECK(correct == kClients * 2 * static_cast<int>(kDepth));
 }
+
+TEST_CASE("an ECDSA signature is not queued behind a burst of RSA signatures", "[integration]") {
+    const auto p256 = make_identity(KeyKind::EcP256);
+    const auto rsa = make_identity(KeyKind::Rsa, 4096);
+    nlohmann::json j = nlohmann::json::array();
+    j.push_back({{"name", "ec"}, {"privateKey", p256.key_pem_pkcs8}});
+    j.push_back({{"name", "rsa"}, {"privateKey", rsa.key_pem_legacy}});
+    KeysDaemon d(j.dump());
+    RawClient c(d.socket());
+    // 48 RSA-4096 signatures pipelined, then one ECDSA signature, all on one connection. In one
+    // FIFO shared by every operation the ECDSA reply would come after (nearly) all of them.
+    constexpr uint32_t kRsa = 48;
+    std::vector<uint8_t> digest(32, 0x5a);
+    for (uint32_t i = 0; i < kRsa; ++i) {
+        auto s = req(Opcode::Sign, i);
+        s.str(Tag::Label, "rsa").u8(Tag::Algorithm, static_cast<uint8_t>(SignAlgorithm::RsaPssSha256)).bytes(Tag::Data, digest);
+        c.send(s);
+    }
+    auto e = req(Opcode::Sign, 1000);
+    e.str(Tag::Label, "ec").u8(Tag::Algorithm, static_cast<uint8_t>(SignAlgorithm::EcdsaSha256)).bytes(Tag::Data, digest);
+    c.send(e);
+    int ecdsa_position = -1;
+    for (uint32_t n = 0; n <= kRsa; ++n) {
+        auto r = c.receive(std::chrono::seconds(60));
+        REQUIRE(r);
+        REQUIRE(r->error_code() == 0);
+        if (r->msg.request_id == 1000) ecdsa_position = static_cast<int>(n);
+    }
+    INFO("the ECDSA reply came as reply " << ecdsa_position << " of " << kRsa + 1);
+    REQUIRE(ecdsa_position >= 0);
+    // RSA-4096 takes tens of milliseconds per signature and the ECDSA one well under one: with its
+    // own lane, the ECDSA reply overtakes all but the RSA signatures already being made.
+    CHECK(ecdsa_position < static_cast<int>(kRsa / 2));
+}
