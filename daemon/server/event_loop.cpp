@@ -60,6 +60,9 @@ void EventLoop::post(std::function<void()> task) {
     {
         std::lock_guard lk(tasks_mu_);
         tasks_.push_back(std::move(task));
+        // Tasks already waiting mean a wake-up is already due (drain_tasks reads the eventfd
+        // before it takes the tasks): one write(2) per batch of completions, not per task.
+        if (tasks_.size() > 1) return;
     }
     const uint64_t one = 1;
     ssize_t n = ::write(wake_.get(), &one, sizeof one);
@@ -146,6 +149,7 @@ void EventLoop::run() {
             auto handler = it->second.handler;  // the handler may remove itself
             (*handler)(events[i].events);
         }
+        if (after_batch_) after_batch_();
     }
 }
 

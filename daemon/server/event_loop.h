@@ -31,6 +31,8 @@ public:
     // Loop thread only.
     uint64_t add_timer(Clock::time_point when, std::function<void()> fn);
     void cancel_timer(uint64_t id);
+    // Loop thread only: called after the loop has handled everything one wake-up brought.
+    void set_after_batch(std::function<void()> fn) { after_batch_ = std::move(fn); }
     void run();
     void stop();  // any thread
 
@@ -53,6 +55,7 @@ private:
     std::multimap<Clock::time_point, std::pair<uint64_t, std::function<void()>>> timers_;
     uint64_t next_timer_ = 1;
     bool running_ = false;
+    std::function<void()> after_batch_;
 };
 
 }  // namespace keychaind

@@ -58,6 +58,7 @@ private:
         std::optional<uint32_t> subscription;  // SUBSCRIBE's request id
         bool closing = false;                  // flush what is queued, then close
         bool writing = false;                  // EPOLLOUT armed
+        bool flush_queued = false;             // in flush_queue_
         explicit Connection(size_t max_frame) : reader(max_frame) {}
     };
     struct Waiter {
@@ -75,6 +76,7 @@ private:
                   const wire::Message& msg);
     void send(Connection& c, WipingBuffer frame);
     void flush(Connection& c);
+    void flush_queued();  // after each loop iteration: the connections send() queued
     void close_connection(uint64_t id);
     void complete(uint64_t conn, WipingBuffer reply);  // a worker's reply, on the loop thread
     Connection* find(uint64_t id);
@@ -119,6 +121,7 @@ private:
     std::mutex scan_mu_;  // one scan at a time
     // Last member: destroyed first, so no worker outlives what its jobs touch.
     std::unique_ptr<WorkerPool> pool_;
+    std::vector<uint64_t> flush_queue_;  // connections with replies to write, loop thread only
 };
 
 }  // namespace keychaind
