@@ -335,13 +335,13 @@ public:
         std::string first_error;
         while (read_pem_block(bio.get(), block, 0, "certificate does not parse")) {
             if (std::string_view(block.name) != "CERTIFICATE") continue;
-            const unsigned char* p = block.data;
-            const ossl::X509Cert cert(d2i_X509(nullptr, &p, block.size));
-            if (!cert) {
+            const std::span<const uint8_t> der(block.data, static_cast<size_t>(block.size));
+            size_t used = 0;
+            if (!decode_certificate(der, &used)) {
                 if (failed++ == 0) first_error = openssl_error();
                 continue;
             }
-            out.emplace_back(static_cast<const unsigned char*>(block.data), p);
+            out.emplace_back(der.begin(), der.begin() + static_cast<std::ptrdiff_t>(used));
         }
         if (!out.empty() && failed != 0)
             throw KeychainError(ErrorCode::BadRequest,
@@ -354,9 +354,7 @@ public:
     }
 
     std::vector<uint8_t> certificate_public_key(std::span<const uint8_t> der) const override {
-        const unsigned char* p = der.data();
-        const ossl::X509Cert cert(
-            der.size() > LONG_MAX ? nullptr : d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+        const ossl::X509Cert cert = decode_certificate(der, nullptr);
         EVP_PKEY* pub = cert ? X509_get0_pubkey(cert.get()) : nullptr;
         if (pub == nullptr) {
             ERR_clear_error();
@@ -461,14 +459,20 @@ public:
     }
 
 private:
-    static std::vector<uint8_t> one_certificate(std::span<const uint8_t> der) {
+    // One certificate from the start of `der`; `used` (when given) gets the bytes it took.
+    static ossl::X509Cert decode_certificate(std::span<const uint8_t> der, size_t* used) {
+        if (der.size() > LONG_MAX) return {};
         const unsigned char* p = der.data();
-        const ossl::X509Cert cert(
-            der.size() > LONG_MAX ? nullptr : d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-        if (!cert)
+        ossl::X509Cert cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+        if (used != nullptr) *used = static_cast<size_t>(p - der.data());
+        return cert;
+    }
+    static std::vector<uint8_t> one_certificate(std::span<const uint8_t> der) {
+        size_t used = 0;
+        if (!decode_certificate(der, &used))
             throw KeychainError(ErrorCode::BadRequest,
                                 "certificate does not parse (" + openssl_error() + ")");
-        return {der.data(), p};
+        return {der.begin(), der.begin() + static_cast<std::ptrdiff_t>(used)};
     }
 
     size_t secure_heap_bytes_;  // 0: the heap is someone else's, of unknown size
