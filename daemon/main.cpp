@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "config/config.h"
+#include "core/crypto_backend.h"
 #include "core/log.h"
 #include "core/secret_bytes.h"
 #include "file/directory_source.h"
@@ -120,6 +121,9 @@ int main(int argc, char** argv) {
 
     Server::block_signals();
     try {
+        // Made now, after the memory is locked and before any key is read: a backend that
+        // cannot keep keys safe (OpenSSL's secure heap) stops the start here.
+        log::info("crypto backend " + std::string(crypto_backend().name()));
         Keychain keychain;
         Server server(cfg, make_sources, keychain);
         server.start();

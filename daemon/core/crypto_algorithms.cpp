@@ -1,5 +1,9 @@
-// Names and properties of the wire's algorithm and key-kind values.
+// Names and properties of the wire's algorithm and key-kind values, and the input checks every
+// backend shares.
+#include <string>
+
 #include "core/crypto_backend.h"
+#include "core/error.h"
 
 namespace keychaind {
 
@@ -51,6 +55,57 @@ size_t sign_algorithm_digest_size(SignAlgorithm a) noexcept {
 bool sign_algorithm_is_rsa(SignAlgorithm a) noexcept {
     return a != SignAlgorithm::EcdsaSha256 && a != SignAlgorithm::EcdsaSha384 &&
            a != SignAlgorithm::EcdsaSha512;
+}
+
+void check_sign_request(SignAlgorithm alg, KeyKind key, size_t modulus_bytes, size_t input_size) {
+    const size_t want = sign_algorithm_digest_size(alg);
+    if (want != 0 && input_size != want)
+        throw KeychainError(ErrorCode::BadRequest, std::string(sign_algorithm_name(alg)) +
+                                                       " needs a " + std::to_string(want) +
+                                                       "-byte digest, got " +
+                                                       std::to_string(input_size));
+    if (sign_algorithm_is_rsa(alg) != (key == KeyKind::Rsa))
+        throw KeychainError(ErrorCode::Unsupported, std::string(sign_algorithm_name(alg)) +
+                                                        " does not fit a " +
+                                                        std::string(key_kind_name(key)) + " key");
+    // PKCS#1 v1.5 type 1 padding needs at least 11 bytes of the modulus.
+    if (alg == SignAlgorithm::RsaPkcs1Raw && (input_size == 0 || input_size + 11 > modulus_bytes))
+        throw KeychainError(ErrorCode::BadRequest, "rsa-pkcs1-raw input must be 1.." +
+                                                       std::to_string(modulus_bytes - 11) +
+                                                       " bytes");
+}
+
+void check_decrypt_request(KeyKind key, size_t modulus_bytes, size_t ciphertext_size) {
+    if (key != KeyKind::Rsa) throw KeychainError(ErrorCode::Unsupported, "decrypt needs an RSA key");
+    if (ciphertext_size != modulus_bytes)
+        throw KeychainError(ErrorCode::BadRequest, "RSA-OAEP ciphertext must be " +
+                                                       std::to_string(modulus_bytes) +
+                                                       " bytes, got " +
+                                                       std::to_string(ciphertext_size));
+}
+
+void check_rsa_key_bits(unsigned bits) {
+    if (bits < 2048 || bits > 4096)
+        throw KeychainError(ErrorCode::Unsupported, "RSA key of " + std::to_string(bits) +
+                                                        " bits; only 2048 to 4096 are accepted");
+}
+
+void throw_unsupported_curve() {
+    throw KeychainError(ErrorCode::Unsupported, "EC key on an unsupported curve; only P-256 and P-384");
+}
+
+bool looks_like_pem(std::span<const uint8_t> in) noexcept {
+    const std::string_view s(reinterpret_cast<const char*>(in.data()), in.size());
+    return s.find("-----BEGIN") != std::string_view::npos;
+}
+
+void check_gcm_sizes(std::span<const uint8_t> key, std::span<const uint8_t> nonce, size_t tag_size,
+                     size_t in_size, size_t out_size) {
+    if (key.size() != 32)
+        throw KeychainError(ErrorCode::BadRequest,
+                            "AES-256-GCM needs a 32-byte key, got " + std::to_string(key.size()));
+    if (nonce.size() != 12 || tag_size != 16 || out_size != in_size)
+        throw KeychainError(ErrorCode::Internal, "AES-GCM called with a bad nonce, tag or output size");
 }
 
 }  // namespace keychaind

@@ -1,4 +1,4 @@
-// CryptoBackend: the boundary to the library that does the math (mbedTLS today).
+// CryptoBackend: the boundary to the library that does the math (mbedTLS or OpenSSL 3).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +37,23 @@ std::string_view sign_algorithm_name(SignAlgorithm a) noexcept;
 // Digest length the algorithm expects, 0 when any length up to the key size is accepted.
 size_t sign_algorithm_digest_size(SignAlgorithm a) noexcept;
 bool sign_algorithm_is_rsa(SignAlgorithm a) noexcept;
+
+// The checks every backend makes, so that each refuses the same input with the same error.
+// Before a signature: BadRequest for a digest of the wrong size or an rsa-pkcs1-raw input outside
+// 1..k-11 bytes (k = modulus_bytes), Unsupported for an algorithm the key cannot do.
+void check_sign_request(SignAlgorithm alg, KeyKind key, size_t modulus_bytes, size_t input_size);
+// Before RSA-OAEP: Unsupported for a key that is not RSA, BadRequest for a ciphertext that is not
+// exactly k bytes.
+void check_decrypt_request(KeyKind key, size_t modulus_bytes, size_t ciphertext_size);
+// A parsed key the daemon does not take: RSA outside 2048-4096 bits, an EC curve other than P-256
+// and P-384 (both Unsupported).
+void check_rsa_key_bits(unsigned bits);
+[[noreturn]] void throw_unsupported_curve();
+// True when a "-----BEGIN" line is anywhere in the input: each backend then reads it as PEM.
+bool looks_like_pem(std::span<const uint8_t> in) noexcept;
+// AES-256-GCM argument sizes (a short buffer would make a library read past its end).
+void check_gcm_sizes(std::span<const uint8_t> key, std::span<const uint8_t> nonce, size_t tag_size,
+                     size_t in_size, size_t out_size);
 
 // A parsed private key, ready to sign many times. Thread-safe.
 class PrivateKey {
@@ -92,7 +109,14 @@ public:
                                     std::span<const uint8_t> tag, std::span<uint8_t> plaintext) const = 0;
 };
 
-// The backend chosen at build time.
+// The backend chosen at build time (CMake option KEYCHAIND_CRYPTO_BACKEND).
 const CryptoBackend& crypto_backend();
+// A compiled-in backend by its option value, "mbedtls" or "openssl" (both are always built, so
+// tests can run each and compare them); nullptr for any other name.
+const CryptoBackend* crypto_backend_named(std::string_view name);
+// The two backends themselves; the first use of OpenSSL's sets up its secure heap and throws
+// KeychainError(Internal) when that is impossible.
+const CryptoBackend& mbedtls_crypto_backend();
+const CryptoBackend& openssl_crypto_backend();
 
 }  // namespace keychaind

@@ -1,4 +1,6 @@
 // CryptoBackend on mbedTLS 2.28.
+#include <mbedtls/asn1.h>
+#include <mbedtls/asn1write.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/entropy.h>
@@ -68,11 +70,14 @@ SecretBytes nul_terminated(std::span<const uint8_t> in) {
     std::memcpy(b.data(), in.data(), in.size());
     return b;
 }
-bool looks_like_pem(std::span<const uint8_t> in) {
-    static constexpr std::string_view kBegin = "-----BEGIN";
-    std::string_view s(reinterpret_cast<const char*>(in.data()), in.size());
-    return s.find(kBegin) != std::string_view::npos;
-}
+
+struct MpiHolder {
+    mbedtls_mpi mpi;
+    MpiHolder() { mbedtls_mpi_init(&mpi); }
+    ~MpiHolder() { mbedtls_mpi_free(&mpi); }
+    MpiHolder(const MpiHolder&) = delete;
+    MpiHolder& operator=(const MpiHolder&) = delete;
+};
 
 std::vector<uint8_t> write_spki(mbedtls_pk_context* pk) {
     std::vector<uint8_t> buf(2048);
@@ -115,17 +120,8 @@ public:
     const std::vector<uint8_t>& public_key_der() const override { return spki_; }
 
     std::vector<uint8_t> sign(SignAlgorithm alg, std::span<const uint8_t> digest) const override {
-        const size_t want = sign_algorithm_digest_size(alg);
-        if (want != 0 && digest.size() != want)
-            throw KeychainError(ErrorCode::BadRequest,
-                                std::string(sign_algorithm_name(alg)) + " needs a " +
-                                    std::to_string(want) + "-byte digest, got " +
-                                    std::to_string(digest.size()));
         const bool rsa_alg = sign_algorithm_is_rsa(alg);
-        if (rsa_alg != (kind_ == KeyKind::Rsa))
-            throw KeychainError(ErrorCode::Unsupported, std::string(sign_algorithm_name(alg)) +
-                                                            " does not fit a " +
-                                                            std::string(key_kind_name(kind_)) + " key");
+        check_sign_request(alg, kind_, modulus_bytes(), digest.size());
         // RSA keeps the padding mode in the context and ECP may fill its comb table lazily:
         // both mutate the context, so one signature at a time per key.
         std::lock_guard lk(mu_);
@@ -137,10 +133,6 @@ public:
             // refuses PKCS#1 v1.5 signatures until it is set back.
             if (!is_pss(alg)) mbedtls_rsa_set_padding(rsa, MBEDTLS_RSA_PKCS_V15, MBEDTLS_MD_NONE);
             if (alg == SignAlgorithm::RsaPkcs1Raw) {
-                if (digest.empty() || digest.size() + 11 > sig.size())
-                    throw KeychainError(ErrorCode::BadRequest,
-                                        "rsa-pkcs1-raw input must be 1.." +
-                                            std::to_string(sig.size() - 11) + " bytes");
                 rc = mbedtls_rsa_rsassa_pkcs1_v15_sign(rsa, rng_callback, nullptr,
                                                        MBEDTLS_RSA_PRIVATE, MBEDTLS_MD_NONE,
                                                        static_cast<unsigned>(digest.size()),
@@ -168,15 +160,10 @@ public:
     }
 
     SecretBytes decrypt(DecryptAlgorithm alg, std::span<const uint8_t> ct) const override {
-        if (kind_ != KeyKind::Rsa)
-            throw KeychainError(ErrorCode::Unsupported, "decrypt needs an RSA key");
+        check_decrypt_request(kind_, modulus_bytes(), ct.size());
         std::lock_guard lk(mu_);
         mbedtls_rsa_context* rsa = mbedtls_pk_rsa(pk_);
         const size_t k = mbedtls_rsa_get_len(rsa);
-        if (ct.size() != k)
-            throw KeychainError(ErrorCode::BadRequest, "RSA-OAEP ciphertext must be " +
-                                                           std::to_string(k) + " bytes, got " +
-                                                           std::to_string(ct.size()));
         const mbedtls_md_type_t md =
             alg == DecryptAlgorithm::RsaOaepSha1 ? MBEDTLS_MD_SHA1 : MBEDTLS_MD_SHA256;
         mbedtls_rsa_set_padding(rsa, MBEDTLS_RSA_PKCS_V21, md);
@@ -190,15 +177,15 @@ public:
     }
 
 private:
+    size_t modulus_bytes() const {
+        return kind_ == KeyKind::Rsa ? mbedtls_rsa_get_len(mbedtls_pk_rsa(pk_)) : 0;
+    }
     void classify() {
         switch (mbedtls_pk_get_type(&pk_)) {
             case MBEDTLS_PK_RSA: {
                 kind_ = KeyKind::Rsa;
                 bits_ = static_cast<unsigned>(mbedtls_pk_get_bitlen(&pk_));
-                if (bits_ < 2048 || bits_ > 4096)
-                    throw KeychainError(ErrorCode::Unsupported,
-                                        "RSA key of " + std::to_string(bits_) +
-                                            " bits; only 2048 to 4096 are accepted");
+                check_rsa_key_bits(bits_);
                 return;
             }
             case MBEDTLS_PK_ECKEY:
@@ -212,8 +199,7 @@ private:
                     kind_ = KeyKind::EcP384;
                     bits_ = 384;
                 } else {
-                    throw KeychainError(ErrorCode::Unsupported,
-                                        "EC key on an unsupported curve; only P-256 and P-384");
+                    throw_unsupported_curve();
                 }
                 return;
             }
@@ -229,6 +215,34 @@ private:
     unsigned bits_ = 0;
     std::vector<uint8_t> spki_;
 };
+
+// mbedTLS reads an ECDSA signature as BER: a long-form or zero-padded length, or an INTEGER
+// without the zero byte its sign needs, still verifies. Only DER is a signature (else each
+// signature has many encodings): it must be the DER that its own r and s write.
+bool is_der_ecdsa_signature(std::span<const uint8_t> sig) {
+    auto* p = const_cast<unsigned char*>(sig.data());
+    const unsigned char* end = sig.data() + sig.size();
+    size_t len = 0;
+    if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+        return false;
+    MpiHolder r, s;
+    if (mbedtls_asn1_get_mpi(&p, end, &r.mpi) != 0 || mbedtls_asn1_get_mpi(&p, end, &s.mpi) != 0 ||
+        p != end)
+        return false;
+    unsigned char der[MBEDTLS_ECDSA_MAX_LEN];
+    unsigned char* w = der + sizeof der;
+    int n = 0, k;
+    if ((k = mbedtls_asn1_write_mpi(&w, der, &s.mpi)) < 0) return false;
+    n += k;
+    if ((k = mbedtls_asn1_write_mpi(&w, der, &r.mpi)) < 0) return false;
+    n += k;
+    if ((k = mbedtls_asn1_write_len(&w, der, static_cast<size_t>(n))) < 0) return false;
+    n += k;
+    if ((k = mbedtls_asn1_write_tag(&w, der, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) < 0)
+        return false;
+    n += k;
+    return static_cast<size_t>(n) == sig.size() && std::memcmp(w, sig.data(), sig.size()) == 0;
+}
 
 struct PkHolder {
     mbedtls_pk_context pk;
@@ -279,11 +293,15 @@ public:
 
     bool verify(std::span<const uint8_t> spki, SignAlgorithm alg, std::span<const uint8_t> digest,
                 std::span<const uint8_t> sig) const override {
+        // With a hash named, mbedTLS reads that hash's length from the digest, whatever its size.
+        const size_t want = sign_algorithm_digest_size(alg);
+        if (want != 0 && digest.size() != want) return false;
         PkHolder h;
         if (mbedtls_pk_parse_public_key(&h.pk, spki.data(), spki.size()) != 0) return false;
+        // mbedtls_pk_verify checks the scheme of the key's type, whatever algorithm was asked for.
+        if ((mbedtls_pk_get_type(&h.pk) == MBEDTLS_PK_RSA) != sign_algorithm_is_rsa(alg)) return false;
         const mbedtls_md_type_t md = md_of(alg);
         if (alg == SignAlgorithm::RsaPkcs1Raw) {
-            if (mbedtls_pk_get_type(&h.pk) != MBEDTLS_PK_RSA) return false;
             mbedtls_rsa_context* rsa = mbedtls_pk_rsa(h.pk);
             if (sig.size() != mbedtls_rsa_get_len(rsa)) return false;
             return mbedtls_rsa_rsassa_pkcs1_v15_verify(rsa, nullptr, nullptr, MBEDTLS_RSA_PUBLIC,
@@ -292,10 +310,12 @@ public:
                                                        digest.data(), sig.data()) == 0;
         }
         if (is_pss(alg)) {
-            mbedtls_pk_rsassa_pss_options opts{md, MBEDTLS_RSA_SALT_LEN_ANY};
+            // The salt is as long as the hash, as when signing (TLS 1.3 requires it).
+            mbedtls_pk_rsassa_pss_options opts{md, static_cast<int>(want)};
             return mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &opts, &h.pk, md, digest.data(),
                                          digest.size(), sig.data(), sig.size()) == 0;
         }
+        if (!sign_algorithm_is_rsa(alg) && !is_der_ecdsa_signature(sig)) return false;
         return mbedtls_pk_verify(&h.pk, md, digest.data(), digest.size(), sig.data(), sig.size()) == 0;
     }
 
@@ -308,18 +328,7 @@ public:
         mbedtls_sha256_ret(in.data(), in.size(), out, 0);
     }
 
-    // mbedTLS reads key, nonce and tag by the lengths it is told; a caller that passes a short
-    // buffer would make it read past the end, so every size is checked here.
-    static void check_gcm_sizes(std::span<const uint8_t> key, std::span<const uint8_t> nonce,
-                                size_t tag_size, size_t in_size, size_t out_size) {
-        if (key.size() != 32)
-            throw KeychainError(ErrorCode::BadRequest, "AES-256-GCM needs a 32-byte key, got " +
-                                                           std::to_string(key.size()));
-        if (nonce.size() != 12 || tag_size != 16 || out_size != in_size)
-            throw KeychainError(ErrorCode::Internal, "AES-GCM called with a bad nonce, tag or "
-                                                     "output size");
-    }
-
+    // mbedTLS reads key, nonce and tag by the lengths it is told: check_gcm_sizes first.
     void aes256_gcm_encrypt(std::span<const uint8_t> key, std::span<const uint8_t> nonce,
                             std::span<const uint8_t> aad, std::span<const uint8_t> pt,
                             std::span<uint8_t> ct, std::span<uint8_t> tag) const override {
@@ -353,7 +362,7 @@ public:
 
 }  // namespace
 
-const CryptoBackend& crypto_backend() {
+const CryptoBackend& mbedtls_crypto_backend() {
     static const MbedBackend backend;
     return backend;
 }

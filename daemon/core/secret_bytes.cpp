@@ -107,6 +107,12 @@ void set_require_locked(bool required) {
     a.require_locked = required;
 }
 
+bool require_locked() {
+    Arena& a = arena();
+    std::lock_guard lk(a.mu);
+    return a.require_locked;
+}
+
 void* allocate(size_t n) {
     if (n == 0) n = 1;
     Arena& a = arena();

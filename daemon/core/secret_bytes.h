@@ -25,6 +25,7 @@ struct Stats {
 Stats stats();
 // When true (the default) an mlock failure throws; the demo-only switch turns it off.
 void set_require_locked(bool required);
+bool require_locked();
 void* allocate(size_t n);
 void release(void* p, size_t n) noexcept;
 }  // namespace secure_arena
