@@ -1,6 +1,7 @@
 // BenchRun: the options of one run and the rows it has measured so far.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -34,14 +35,24 @@ public:
     const Options& options() const { return options_; }
     std::vector<Row>& rows() { return rows_; }
 
-    // Runs `once` options().repeats times and keeps the median as a row like `row`. A run that
-    // throws is reported and the row is kept with what the other runs gave (or dropped).
-    void measure(Row row, const std::function<Summary()>& once);
+    // Registers a measurement; execute() runs it options().repeats times and keeps the median as
+    // a row like `row`. `once` must keep alive what it uses (capture by value).
+    void add(Row row, std::function<Summary()> once);
+    // Runs the registered measurements in rounds, every one once per round, so a shared machine's
+    // changing load falls on all rows alike rather than on a few. A run that throws is reported;
+    // the row keeps what the other runs gave (or is left out).
+    void execute();
     void add_memory(Row row);
     bool wanted(const std::string& scenario, const std::string& system) const;
 
 private:
+    struct Job {
+        Row row;
+        std::function<Summary()> once;
+        std::vector<Summary> runs;
+    };
     Options options_;
+    std::vector<Job> jobs_;
     std::vector<Row> rows_;
 };
 

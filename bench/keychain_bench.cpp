@@ -125,11 +125,15 @@ int main(int argc, char** argv) {
                                  .softhsm_module = o.softhsm_module});
         daemon.wait_for_keys(6, 30);  // 3 file keys, the token's EC, RSA and AES keys
 
-        measure_in_process(run, keys);
-        measure_keychaind(run, daemon, keys, token);
-        measure_ssh_agent(run, dir.path(), keys);
-        measure_softhsm(run, token);
-        measure_pkcs11_modules(run, dir.path(), daemon, token);
+        const SshAgentService agent(dir.path(), keys.write_pem_files(dir.path()));
+        const P11KitServer p11_kit_server(dir.path(), o.softhsm_module, token.label());
+
+        add_in_process(run, keys);
+        add_keychaind(run, daemon, keys, token);
+        add_ssh_agent(run, agent);
+        add_softhsm(run, token);
+        add_pkcs11_modules(run, p11_kit_server, daemon, token);
+        run.execute();
         measure_memory(run, dir.path(), daemon, keys, token);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "keychain-bench: %s\n", e.what());

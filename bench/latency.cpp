@@ -19,9 +19,9 @@ Summary summarize(LatencySamples& samples, double seconds) {
         const auto i = static_cast<size_t>(std::ceil(p * n));
         return samples[std::min(samples.size() - 1, i == 0 ? 0 : i - 1)];
     };
-    s.p50_us = rank(0.50) / 1000.0;
-    s.p99_us = rank(0.99) / 1000.0;
-    s.max_us = samples.back() / 1000.0;
+    s.p50_us = static_cast<double>(rank(0.50)) / 1000.0;
+    s.p99_us = static_cast<double>(rank(0.99)) / 1000.0;
+    s.max_us = static_cast<double>(samples.back()) / 1000.0;
     return s;
 }
 

@@ -10,7 +10,7 @@ namespace keychaind::bench {
 
 struct Timing {
     double warmup_s = 0.3;
-    double seconds = 1.5;
+    double seconds = 1.0;
     // When non-zero the run ends after this many requests instead (warm-up and window are then
     // ignored: every request counts). For the long mixed run.
     uint64_t total_ops = 0;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bitset>
 #include <cerrno>
 #include <chrono>
@@ -35,12 +36,35 @@ int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
 
+// The counted window opens after the warm-up and once as many replies have come back as requests
+// were sent at the start: before that, latencies are those of the initial burst (64 connections x
+// 64 requests of RSA take seconds to clear), not of the steady state.
 struct Schedule {
     int64_t start_ns = 0;
-    int64_t window_start_ns = 0;
-    int64_t window_end_ns = 0;  // no new requests from here on
-    int64_t give_up_ns = 0;     // replies still missing then are a failure
+    int64_t earliest_window_ns = 0;
+    int64_t window_length_ns = 0;
+    uint64_t fill_replies = 0;
     uint64_t quota_per_connection = 0;  // 0: by time
+    std::atomic<uint64_t> replies{0};
+    std::atomic<int64_t> window_start_ns{INT64_MAX};
+    std::atomic<int64_t> window_end_ns{INT64_MAX};  // no new requests from here on
+    std::atomic<int> threads_done{0};
+
+    void on_reply(int64_t now) {
+        if (quota_per_connection != 0 || replies.fetch_add(1, std::memory_order_relaxed) + 1 != fill_replies) return;
+        const int64_t open = std::max(now, earliest_window_ns);
+        window_end_ns.store(open + window_length_ns);
+        window_start_ns.store(open);
+    }
+    void check_progress(int64_t now) const {
+        if (now - start_ns > kFillLimitNs && window_start_ns.load(std::memory_order_relaxed) == INT64_MAX &&
+            quota_per_connection == 0)
+            throw std::runtime_error("the requests sent at the start were not all answered within 120 s");
+        if (now - window_end_ns.load(std::memory_order_relaxed) > kDrainLimitNs)
+            throw std::runtime_error("replies stopped coming: requests still in flight 60 s after the end");
+    }
+    static constexpr int64_t kFillLimitNs = 120'000'000'000;
+    static constexpr int64_t kDrainLimitNs = 60'000'000'000;
 };
 
 struct Connection {
@@ -67,7 +91,7 @@ struct ThreadResult {
 
 class ClientThread {
 public:
-    ClientThread(const StreamProtocol& p, const Schedule& s, std::vector<std::unique_ptr<Connection>> conns, int depth)
+    ClientThread(const StreamProtocol& p, Schedule& s, std::vector<std::unique_ptr<Connection>> conns, int depth)
         : protocol_(p), schedule_(s), conns_(std::move(conns)), depth_(depth) {}
 
     void run(ThreadResult& result) {
@@ -76,6 +100,7 @@ public:
         } catch (...) {
             result.failure = std::current_exception();
         }
+        schedule_.threads_done.fetch_add(1);
     }
 
 private:
@@ -100,8 +125,7 @@ private:
             const int n = epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()), 100);
             if (n < 0 && errno != EINTR) throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
             now = now_ns();
-            if (now > schedule_.give_up_ns)
-                throw std::runtime_error("replies stopped coming: requests still in flight past the end");
+            schedule_.check_progress(now);
             for (int i = 0; i < n; ++i) {
                 auto* c = static_cast<Connection*>(events[static_cast<size_t>(i)].data.ptr);
                 if (events[static_cast<size_t>(i)].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) receive(*c, r, now);
@@ -112,7 +136,7 @@ private:
 
     bool may_issue(const Connection& c, int64_t now) const {
         if (schedule_.quota_per_connection != 0) return c.issued < schedule_.quota_per_connection;
-        return now < schedule_.window_end_ns;
+        return now < schedule_.window_end_ns.load(std::memory_order_relaxed);
     }
 
     void issue(Connection& c, uint32_t slot, int64_t now) {
@@ -170,8 +194,10 @@ private:
         }
         c.outstanding.reset(slot);
         --c.in_flight;
+        schedule_.on_reply(now);
         const bool counted = schedule_.quota_per_connection != 0 ||
-                             (now >= schedule_.window_start_ns && now < schedule_.window_end_ns);
+                             (now >= schedule_.window_start_ns.load(std::memory_order_relaxed) &&
+                              now < schedule_.window_end_ns.load(std::memory_order_relaxed));
         if (counted) {
             r.samples.push_back(to_sample(now - c.sent_ns[slot]));
             if (!ok) ++r.errors;
@@ -210,7 +236,7 @@ private:
     }
 
     const StreamProtocol& protocol_;
-    const Schedule& schedule_;
+    Schedule& schedule_;
     std::vector<std::unique_ptr<Connection>> conns_;
     int depth_;
 };
@@ -238,12 +264,11 @@ Summary run_pipelined(const StreamProtocol& protocol, const std::string& socket_
         s.quota_per_connection = (timing.total_ops + static_cast<uint64_t>(shape.connections) - 1) /
                                  static_cast<uint64_t>(shape.connections);
         s.window_start_ns = s.start_ns;
-        s.window_end_ns = INT64_MAX;
-        s.give_up_ns = s.start_ns + 3600'000'000'000;  // a hung daemon fails the run within the hour
+        s.window_end_ns = s.start_ns + 3600'000'000'000;  // a hung daemon fails the run within the hour
     } else {
-        s.window_start_ns = s.start_ns + static_cast<int64_t>(timing.warmup_s * 1e9);
-        s.window_end_ns = s.window_start_ns + static_cast<int64_t>(timing.seconds * 1e9);
-        s.give_up_ns = s.window_end_ns + 10'000'000'000;
+        s.earliest_window_ns = s.start_ns + static_cast<int64_t>(timing.warmup_s * 1e9);
+        s.window_length_ns = static_cast<int64_t>(timing.seconds * 1e9);
+        s.fill_replies = static_cast<uint64_t>(shape.connections) * static_cast<uint64_t>(shape.depth);
     }
 
     std::vector<ThreadResult> results(static_cast<size_t>(threads));
@@ -256,10 +281,14 @@ Summary run_pipelined(const StreamProtocol& protocol, const std::string& socket_
     for (int t = 0; t < threads; ++t)
         running.emplace_back([&, t] { clients[static_cast<size_t>(t)]->run(results[static_cast<size_t>(t)]); });
     if (timing.total_ops == 0) {
-        std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(s.window_start_ns)));
-        cpu.start();
-        std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(s.window_end_ns)));
-        cpu.stop();
+        while (s.window_start_ns.load() == INT64_MAX && s.threads_done.load() < threads)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (s.window_start_ns.load() != INT64_MAX) {
+            std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(s.window_start_ns.load())));
+            cpu.start();
+            std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(s.window_end_ns.load())));
+            cpu.stop();
+        }
         running.clear();  // joins
     } else {
         std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(s.start_ns)));

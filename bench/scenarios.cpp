@@ -41,6 +41,8 @@ std::vector<uint8_t> key_id_bytes(const std::string& hex) {
     return {id->bytes().begin(), id->bytes().end()};
 }
 
+constexpr const char* kP11KitClient = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so";
+
 Row socket_row(const char* scenario, const char* system, int connections, int depth, int client_threads) {
     Row r;
     r.scenario = scenario;
@@ -61,119 +63,121 @@ Row thread_row(const char* scenario, const char* system, int threads) {
 
 }  // namespace
 
-void measure_in_process(BenchRun& run, const BenchKeys& keys) {
-    const auto& o = run.options();
+void add_in_process(BenchRun& run, const BenchKeys& keys) {
+    const Timing timing = run.options().timing;
     for (const SignCase& c : {SignCase{kSignEcFile, &keys.ec(), SignAlgorithm::EcdsaSha256},
                               SignCase{kSignRsaFile, &keys.rsa(), SignAlgorithm::RsaPkcs1Sha256}}) {
-        for (const int t : o.threads) {
+        for (const int t : run.options().threads) {
             // A key object per thread: the backend's own per-key lock never serializes threads.
-            run.measure(thread_row(c.scenario, kInProcess, t), [&] {
-                return run_threads(t, [&](int) { return backend_sign_caller(parse(*c.key), c.alg, 32); }, o.timing);
+            run.add(thread_row(c.scenario, kInProcess, t), [t, key = *c.key, alg = c.alg, timing] {
+                return run_threads(t, [&](int) { return backend_sign_caller(parse(key), alg, 32); }, timing);
             });
         }
         // One key object shared by the threads, as the daemon holds it.
-        const auto shared = parse(*c.key);
-        run.measure(thread_row(c.scenario, kInProcessShared, 2), [&] {
-            return run_threads(2, [&](int) { return backend_sign_caller(shared, c.alg, 32); }, o.timing);
+        run.add(thread_row(c.scenario, kInProcessShared, 2), [shared = parse(*c.key), alg = c.alg, timing] {
+            return run_threads(2, [&](int) { return backend_sign_caller(shared, alg, 32); }, timing);
         });
     }
 }
 
-void measure_keychaind(BenchRun& run, const KeychaindService& daemon, const BenchKeys& keys,
-                       const test::SoftToken& token) {
+void add_keychaind(BenchRun& run, const KeychaindService& daemon, const BenchKeys& keys,
+                   const test::SoftToken& token) {
     const auto& o = run.options();
     const auto kek = keys.kek_id().bytes();
     const auto wrapped = wrapped_data_key(daemon.socket(), kek);
-    struct Case {
-        const char* scenario;
-        KeychaindRequests requests;
+    using Requests = std::shared_ptr<const KeychaindRequests>;
+    const auto make = [](KeychaindRequests r) { return std::make_shared<const KeychaindRequests>(std::move(r)); };
+    const std::vector<std::pair<const char*, Requests>> cases = {
+        {kSignEcFile, make(KeychaindRequests::sign(keys.ec().id.bytes(), SignAlgorithm::EcdsaSha256, 32))},
+        {kSignRsaFile, make(KeychaindRequests::sign(keys.rsa().id.bytes(), SignAlgorithm::RsaPkcs1Sha256, 32))},
+        {kSignEcToken,
+         make(KeychaindRequests::sign(key_id_bytes(token.ec_key_id()), SignAlgorithm::EcdsaSha256, 32))},
+        {kSignRsaToken,
+         make(KeychaindRequests::sign(key_id_bytes(token.rsa_key_id()), SignAlgorithm::RsaPkcs1Sha256, 32))},
+        {kUnwrap, make(KeychaindRequests::unwrap(wrapped))},
+        {kGenerateDataKey, make(KeychaindRequests::generate_data_key(kek))},
     };
-    std::vector<Case> cases;
-    cases.push_back({kSignEcFile, KeychaindRequests::sign(keys.ec().id.bytes(), SignAlgorithm::EcdsaSha256, 32)});
-    cases.push_back({kSignRsaFile, KeychaindRequests::sign(keys.rsa().id.bytes(), SignAlgorithm::RsaPkcs1Sha256, 32)});
-    cases.push_back({kSignEcToken, KeychaindRequests::sign(key_id_bytes(token.ec_key_id()), SignAlgorithm::EcdsaSha256, 32)});
-    cases.push_back(
-        {kSignRsaToken, KeychaindRequests::sign(key_id_bytes(token.rsa_key_id()), SignAlgorithm::RsaPkcs1Sha256, 32)});
-    cases.push_back({kUnwrap, KeychaindRequests::unwrap(wrapped)});
-    cases.push_back({kGenerateDataKey, KeychaindRequests::generate_data_key(kek)});
-    for (const auto& c : cases)
+    for (const auto& [scenario, requests] : cases)
         for (const int conns : o.connections)
-            for (const int depth : o.depths)
-                run.measure(socket_row(c.scenario, kKeychaind, conns, depth, o.client_threads), [&] {
-                    return run_pipelined(c.requests, daemon.socket(), {conns, depth, o.client_threads}, o.timing,
-                                         daemon.pid());
-                });
+            for (const int depth : o.depths) {
+                const LoadShape shape{conns, depth, o.client_threads};
+                run.add(socket_row(scenario, kKeychaind, conns, depth, o.client_threads),
+                        [requests, shape, socket = daemon.socket(), pid = daemon.pid(), timing = o.timing] {
+                            return run_pipelined(*requests, socket, shape, timing, pid);
+                        });
+            }
 }
 
-void measure_ssh_agent(BenchRun& run, const std::string& dir, const BenchKeys& keys) {
+void add_ssh_agent(BenchRun& run, const SshAgentService& agent) {
     const auto& o = run.options();
-    SshAgentService agent(dir, keys.write_pem_files(dir));
     const auto ids = agent_identities(agent.socket());
     const auto by_type = [&](const std::string& type) -> const AgentIdentity& {
         for (const auto& id : ids)
             if (id.key_type == type) return id;
         throw std::runtime_error("ssh-agent does not hold a " + type + " key");
     };
-    const AgentSignRequests ec(by_type("ecdsa-sha2-nistp256"), 0);
-    const AgentSignRequests rsa(by_type("ssh-rsa"), AgentSignRequests::kRsaSha2_256);
-    ec.check_signs(agent.socket());
-    rsa.check_signs(agent.socket());
-    for (const auto& [scenario, requests] : {std::pair{kSignEcFile, &ec}, std::pair{kSignRsaFile, &rsa}})
+    const auto ec = std::make_shared<const AgentSignRequests>(by_type("ecdsa-sha2-nistp256"), 0);
+    const auto rsa = std::make_shared<const AgentSignRequests>(by_type("ssh-rsa"), AgentSignRequests::kRsaSha2_256);
+    ec->check_signs(agent.socket());
+    rsa->check_signs(agent.socket());
+    for (const auto& [scenario, requests] : {std::pair{kSignEcFile, ec}, std::pair{kSignRsaFile, rsa}})
         for (const int conns : o.connections) {
             if (conns > 8) continue;  // one thread serves them all; 64 adds nothing but time
-            for (const int depth : o.depths)
-                run.measure(socket_row(scenario, kSshAgent, conns, depth, o.client_threads), [&] {
-                    return run_pipelined(*requests, agent.socket(), {conns, depth, o.client_threads}, o.timing,
-                                         agent.pid());
-                });
+            for (const int depth : o.depths) {
+                const LoadShape shape{conns, depth, o.client_threads};
+                run.add(socket_row(scenario, kSshAgent, conns, depth, o.client_threads),
+                        [requests, shape, socket = agent.socket(), pid = agent.pid(), timing = o.timing] {
+                            return run_pipelined(*requests, socket, shape, timing, pid);
+                        });
+            }
         }
 }
 
-void measure_softhsm(BenchRun& run, const test::SoftToken& token) {
+void add_softhsm(BenchRun& run, const test::SoftToken& token) {
     const auto& o = run.options();
     const std::vector<uint8_t> digest(32, 0x5c);
     for (const auto& [scenario, label, mech, input] :
          {std::tuple{kSignEcToken, test::SoftToken::kEcLabel, CKM_ECDSA, digest},
           std::tuple{kSignRsaToken, test::SoftToken::kRsaLabel, CKM_RSA_PKCS, sha256_digest_info()}})
         for (const int t : o.threads)
-            run.measure(thread_row(scenario, kSoftHsm, t), [&] {
-                return run_threads(
-                    t, [&](int) { return pkcs11_sign_caller(token.open_session(), label, mech, input); }, o.timing);
-            });
+            run.add(thread_row(scenario, kSoftHsm, t),
+                    [&token, t, label = std::string(label), mech = mech, input = input, timing = o.timing] {
+                        return run_threads(
+                            t, [&](int) { return pkcs11_sign_caller(token.open_session(), label, mech, input); },
+                            timing);
+                    });
 }
 
-void measure_pkcs11_modules(BenchRun& run, const std::string& dir, const KeychaindService& daemon,
-                            const test::SoftToken& token) {
+void add_pkcs11_modules(BenchRun& run, const P11KitServer& server, const KeychaindService& daemon,
+                        const test::SoftToken& token) {
     const auto& o = run.options();
-    P11KitServer server(dir, o.softhsm_module, token.label());
     // Both modules read where to go from the environment when they initialize.
     setenv("P11_KIT_SERVER_ADDRESS", server.address().c_str(), 1);
     setenv("KEYCHAIND_SOCKET", daemon.socket().c_str(), 1);
     const std::vector<uint8_t> digest(32, 0x5c);
-    const std::string p11_kit_client = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so";
     for (const int t : {1, 8}) {
-        Row proxy = socket_row(kPkcs11Sign, kP11KitServer, t, 1, t);
-        run.measure(proxy, [&] {
-            return run_threads(
-                t,
-                [&](int) {
-                    return pkcs11_sign_caller(
-                        std::make_unique<test::Pkcs11Session>(token.label(), token.pin(), p11_kit_client),
-                        test::SoftToken::kEcLabel, CKM_ECDSA, digest);
-                },
-                o.timing, server.pid());
-        });
-        Row ours = socket_row(kPkcs11Sign, kOurModule, t, 1, t);
-        run.measure(ours, [&] {
-            return run_threads(
-                t,
-                [&](int) {
-                    // The module's token is "keychaind"; it needs no login (the daemon's policy decides).
-                    return pkcs11_sign_caller(std::make_unique<test::Pkcs11Session>("keychaind", "", o.pkcs11_module),
-                                              test::SoftToken::kEcLabel, CKM_ECDSA, digest);
-                },
-                o.timing, daemon.pid());
-        });
+        run.add(socket_row(kPkcs11Sign, kP11KitServer, t, 1, t),
+                [&token, t, digest, pid = server.pid(), timing = o.timing] {
+                    return run_threads(
+                        t,
+                        [&](int) {
+                            return pkcs11_sign_caller(
+                                std::make_unique<test::Pkcs11Session>(token.label(), token.pin(), kP11KitClient),
+                                test::SoftToken::kEcLabel, CKM_ECDSA, digest);
+                        },
+                        timing, pid);
+                });
+        run.add(socket_row(kPkcs11Sign, kOurModule, t, 1, t),
+                [t, digest, module = o.pkcs11_module, pid = daemon.pid(), timing = o.timing] {
+                    return run_threads(
+                        t,
+                        [&](int) {
+                            // The module's one token is "keychaind"; no login: the daemon's policy decides.
+                            return pkcs11_sign_caller(std::make_unique<test::Pkcs11Session>("keychaind", "", module),
+                                                      test::SoftToken::kEcLabel, CKM_ECDSA, digest);
+                        },
+                        timing, pid);
+                });
     }
 }
 
@@ -206,7 +210,11 @@ void measure_memory(BenchRun& run, const std::string& dir, KeychaindService& dae
     soak.total_ops = o.soak_ops;
     Row mixed_row = socket_row(kMixed, kKeychaind, shape.connections, shape.depth, shape.client_threads);
     mixed_row.scenario += " " + std::to_string(o.soak_ops) + " ops";
-    mixed_row.summary = run_pipelined(mixed, daemon.socket(), shape, soak, daemon.pid());
+    try {
+        mixed_row.summary = run_pipelined(mixed, daemon.socket(), shape, soak, daemon.pid());
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("the mixed run failed: ") + e.what());
+    }
     mixed_row.runs = 1;
     run.rows().push_back(mixed_row);
     Row after = before;
