@@ -28,6 +28,7 @@ public:
 
     void append_request(uint32_t tag, std::vector<uint8_t>& out) const override;
     std::optional<uint32_t> reply_tag(std::span<const uint8_t> body, bool& ok) const override;
+    bool has_request_ids() const override { return false; }
 
     // One request on a fresh connection; throws unless the agent signs.
     void check_signs(const std::string& socket_path) const;

@@ -24,6 +24,7 @@ public:
 
     void append_request(uint32_t tag, std::vector<uint8_t>& out) const override;
     std::optional<uint32_t> reply_tag(std::span<const uint8_t> body, bool& ok) const override;
+    bool has_request_ids() const override { return true; }
 
 private:
     struct Template {

@@ -145,7 +145,7 @@ private:
         protocol_.append_request(tag, c.out);
         c.sent_ns[slot] = now;
         c.outstanding.set(slot);
-        c.order.push_back(slot);
+        if (!protocol_.has_request_ids()) c.order.push_back(slot);
         ++c.in_flight;
         ++c.issued;
     }
@@ -185,8 +185,6 @@ private:
         if (const auto tag = protocol_.reply_tag(body, ok)) {
             slot = *tag & (kMaxDepth - 1);
             if (!c.outstanding.test(slot)) throw std::runtime_error("a reply for a request that was not sent");
-            // Out-of-order replies leave `order` unused for tagged protocols; keep it short.
-            c.order.clear();
         } else {
             if (c.order.empty()) throw std::runtime_error("a reply nobody asked for");
             slot = c.order.front();

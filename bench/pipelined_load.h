@@ -25,6 +25,8 @@ public:
     // The tag a reply body (without its length prefix) answers; `ok` false for an error reply.
     // Protocols without request ids answer in order and return nullopt.
     virtual std::optional<uint32_t> reply_tag(std::span<const uint8_t> body, bool& ok) const = 0;
+    // Whether replies carry the request's tag (else they come back in request order).
+    virtual bool has_request_ids() const = 0;
 };
 
 struct LoadShape {
