@@ -89,7 +89,9 @@ int main(int argc, char** argv) {
     app.add_option("--rss-keys", o.rss_keys, "AES keys for the memory check")->check(CLI::Range(1, 100000));
     app.add_option("--only", o.only, "measure only rows whose scenario or system holds one of these texts")
         ->delimiter(',');
-    app.add_option("--out", o.out_dir, "results directory (results.md, results.csv)");
+    // bench/run names a default; a later --out on its command line wins.
+    app.add_option("--out", o.out_dir, "results directory (results.md, results.csv)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("--keychaind", o.keychaind_binary, "the daemon binary");
     app.add_option("--pkcs11-module", o.pkcs11_module, "libkeychaind-pkcs11.so");
     CLI11_PARSE(app, argc, argv);
