@@ -32,7 +32,8 @@ void put_string(std::vector<uint8_t>& out, std::span<const uint8_t> s) {
 
 uint32_t get_u32(std::span<const uint8_t>& in) {
     if (in.size() < 4) throw std::runtime_error("ssh-agent reply is truncated");
-    const uint32_t v = (uint32_t{in[0]} << 24) | (uint32_t{in[1]} << 16) | (uint32_t{in[2]} << 8) | in[3];
+    const uint32_t v =
+        (uint32_t{in[0]} << 24) | (uint32_t{in[1]} << 16) | (uint32_t{in[2]} << 8) | in[3];
     in = in.subspan(4);
     return v;
 }
@@ -75,7 +76,8 @@ std::vector<AgentIdentity> agent_identities(const std::string& socket_path) {
     const std::vector<uint8_t> request = {0, 0, 0, 1, kRequestIdentities};
     const auto body = roundtrip(socket_path, request);
     std::span<const uint8_t> in(body);
-    if (in.empty() || in[0] != kIdentitiesAnswer) throw std::runtime_error("ssh-agent refused to list identities");
+    if (in.empty() || in[0] != kIdentitiesAnswer)
+        throw std::runtime_error("ssh-agent refused to list identities");
     in = in.subspan(1);
     const uint32_t count = get_u32(in);
     std::vector<AgentIdentity> ids;
@@ -109,7 +111,8 @@ void AgentSignRequests::append_request(uint32_t tag, std::vector<uint8_t>& out) 
     out[at + data_last_byte_] = static_cast<uint8_t>(out[at + data_last_byte_] ^ (tag >> 7));
 }
 
-std::optional<uint32_t> AgentSignRequests::reply_tag(std::span<const uint8_t> body, bool& ok) const {
+std::optional<uint32_t> AgentSignRequests::reply_tag(std::span<const uint8_t> body,
+                                                     bool& ok) const {
     ok = !body.empty() && body[0] == kSignResponse;
     return std::nullopt;
 }

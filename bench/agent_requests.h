@@ -21,7 +21,7 @@ struct AgentIdentity {
 std::vector<AgentIdentity> agent_identities(const std::string& socket_path);
 
 class AgentSignRequests final : public StreamProtocol {
-public:
+  public:
     static constexpr uint32_t kRsaSha2_256 = 2;  // SSH_AGENT_RSA_SHA2_256
     // The agent hashes `data` itself; 32 bytes stand for a handshake's signed data.
     AgentSignRequests(const AgentIdentity& key, uint32_t flags, size_t data_size = 32);
@@ -33,7 +33,7 @@ public:
     // One request on a fresh connection; throws unless the agent signs.
     void check_signs(const std::string& socket_path) const;
 
-private:
+  private:
     std::vector<uint8_t> frame_;
     size_t data_last_byte_ = 0;
 };

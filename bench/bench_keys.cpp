@@ -2,11 +2,10 @@
 #include "bench_keys.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <mbedtls/pk.h>
 #include <mbedtls/rsa.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -28,7 +27,8 @@ std::string generate_rsa_2048_pem() {
         mbedtls_rsa_gen_key(mbedtls_pk_rsa(pk), test::random_bytes, nullptr, 2048, 65537) != 0)
         throw std::runtime_error("RSA-2048 key generation failed");
     std::string pem(16000, '\0');
-    if (mbedtls_pk_write_key_pem(&pk, reinterpret_cast<unsigned char*>(pem.data()), pem.size()) != 0)
+    if (mbedtls_pk_write_key_pem(&pk, reinterpret_cast<unsigned char*>(pem.data()), pem.size()) !=
+        0)
         throw std::runtime_error("writing the RSA key as PEM failed");
     pem.resize(pem.find('\0'));
     return pem;
@@ -47,14 +47,16 @@ std::string hex(std::span<const uint8_t> b) { return to_hex(b); }
 void write_private_file(const std::string& path, std::string_view content) {
     const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) throw std::runtime_error("cannot create " + path);
-    const bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+    const bool ok =
+        ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
     close(fd);
     if (!ok) throw std::runtime_error("cannot write " + path);
 }
 
 BenchKeys::BenchKeys()
     : ec_(file_key(test::make_identity(KeyKind::EcP256, 0, "bench ec").key_pem_legacy)),
-      rsa_(file_key(generate_rsa_2048_pem())), kek_(32) {
+      rsa_(file_key(generate_rsa_2048_pem())),
+      kek_(32) {
     crypto_backend().random(kek_.span());
     kek_id_ = KeyId::for_symmetric_key(kek_.span());
 }

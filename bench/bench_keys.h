@@ -18,7 +18,7 @@ struct FileKey {
 };
 
 class BenchKeys {
-public:
+  public:
     // EC from the test fixtures; RSA-2048 generated here, since the fixtures' RSA key is shared
     // with the SoftHSM2 token and a key in two places would be one keychain entry.
     BenchKeys();
@@ -32,7 +32,7 @@ public:
     // PEM files for ssh-add (mode 0600): returns {ec path, rsa path}.
     std::vector<std::string> write_pem_files(const std::string& dir) const;
 
-private:
+  private:
     FileKey ec_;
     FileKey rsa_;
     SecretBytes kek_;

@@ -25,12 +25,12 @@ struct Options {
     std::string keychaind_binary;
     std::string pkcs11_module;
     std::string softhsm_module;
-    std::string command_line;  // as typed, for the report
+    std::string command_line;       // as typed, for the report
     std::vector<std::string> only;  // measure only rows whose scenario or system holds one of these
 };
 
 class BenchRun {
-public:
+  public:
     explicit BenchRun(Options o) : options_(std::move(o)) {}
     const Options& options() const { return options_; }
     std::vector<Row>& rows() { return rows_; }
@@ -45,7 +45,7 @@ public:
     void add_memory(Row row);
     bool wanted(const std::string& scenario, const std::string& system) const;
 
-private:
+  private:
     struct Job {
         Row row;
         std::function<Summary()> once;

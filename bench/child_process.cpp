@@ -77,7 +77,8 @@ std::string ChildProcess::log() const {
     return ss.str();
 }
 
-void ChildProcess::wait_for_socket(const std::string& socket_path, std::chrono::milliseconds timeout) {
+void ChildProcess::wait_for_socket(const std::string& socket_path,
+                                   std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
         if (!running()) throw std::runtime_error(name_ + " exited during start-up:\n" + log());
@@ -121,7 +122,8 @@ double own_cpu_seconds(pid_t pid) {
 std::vector<pid_t> children_of(pid_t pid) {
     std::vector<pid_t> out;
     std::error_code ec;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
         std::ifstream in(task.path() / "children");
         pid_t child = 0;
         while (in >> child) out.push_back(child);
@@ -141,13 +143,16 @@ double cpu_seconds(pid_t pid) {
 double machine_busy_seconds() {
     std::ifstream in("/proc/stat");
     std::string cpu;
-    unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+                       steal = 0;
     in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-    return static_cast<double>(user + nice + system + irq + softirq + steal) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    return static_cast<double>(user + nice + system + irq + softirq + steal) /
+           static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 int connect_unix(const std::string& path, bool nonblocking) {
-    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
+    const int fd =
+        socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
     if (fd < 0) return -1;
     sockaddr_un a{};
     a.sun_family = AF_UNIX;

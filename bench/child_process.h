@@ -11,7 +11,7 @@
 namespace keychaind::bench {
 
 class ChildProcess {
-public:
+  public:
     // Runs argv (PATH lookup) with stdout and stderr appended to `log_path`. The child gets
     // SIGTERM if the bench dies first (PR_SET_PDEATHSIG), so a crash leaves nothing running.
     ChildProcess(const std::vector<std::string>& argv, std::string log_path);
@@ -30,7 +30,7 @@ public:
     // or the time runs out.
     void wait_for_socket(const std::string& socket_path, std::chrono::milliseconds timeout);
 
-private:
+  private:
     std::string name_;
     std::string log_path_;
     pid_t pid_ = -1;

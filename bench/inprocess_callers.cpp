@@ -7,7 +7,7 @@ namespace keychaind::bench {
 namespace {
 
 class BackendSignCaller final : public Caller {
-public:
+  public:
     BackendSignCaller(std::shared_ptr<const PrivateKey> key, SignAlgorithm alg, size_t digest_size)
         : key_(std::move(key)), alg_(alg), digest_(digest_size, 0x5c) {}
     bool call() override {
@@ -15,17 +15,19 @@ public:
         return !key_->sign(alg_, digest_).empty();
     }
 
-private:
+  private:
     std::shared_ptr<const PrivateKey> key_;
     SignAlgorithm alg_;
     std::vector<uint8_t> digest_;
 };
 
 class Pkcs11SignCaller final : public Caller {
-public:
-    Pkcs11SignCaller(std::unique_ptr<test::Pkcs11Session> s, const std::string& label, CK_MECHANISM_TYPE m,
-                     std::vector<uint8_t> input)
-        : session_(std::move(s)), key_(session_->find(CKO_PRIVATE_KEY, label)), mech_{m, nullptr, 0},
+  public:
+    Pkcs11SignCaller(std::unique_ptr<test::Pkcs11Session> s, const std::string& label,
+                     CK_MECHANISM_TYPE m, std::vector<uint8_t> input)
+        : session_(std::move(s)),
+          key_(session_->find(CKO_PRIVATE_KEY, label)),
+          mech_{m, nullptr, 0},
           input_(std::move(input)) {}
     bool call() override {
         input_.back() = static_cast<uint8_t>(input_.back() + 1);
@@ -35,7 +37,7 @@ public:
         return fn->C_Sign(session_->handle(), input_.data(), input_.size(), sig_, &len) == CKR_OK;
     }
 
-private:
+  private:
     std::unique_ptr<test::Pkcs11Session> session_;
     CK_OBJECT_HANDLE key_;
     CK_MECHANISM mech_;
@@ -45,14 +47,17 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Caller> backend_sign_caller(std::shared_ptr<const PrivateKey> key, SignAlgorithm alg,
-                                            size_t digest_size) {
+std::unique_ptr<Caller> backend_sign_caller(std::shared_ptr<const PrivateKey> key,
+                                            SignAlgorithm alg, size_t digest_size) {
     return std::make_unique<BackendSignCaller>(std::move(key), alg, digest_size);
 }
 
-std::unique_ptr<Caller> pkcs11_sign_caller(std::unique_ptr<test::Pkcs11Session> session, const std::string& key_label,
-                                           CK_MECHANISM_TYPE mechanism, std::vector<uint8_t> input) {
-    return std::make_unique<Pkcs11SignCaller>(std::move(session), key_label, mechanism, std::move(input));
+std::unique_ptr<Caller> pkcs11_sign_caller(std::unique_ptr<test::Pkcs11Session> session,
+                                           const std::string& key_label,
+                                           CK_MECHANISM_TYPE mechanism,
+                                           std::vector<uint8_t> input) {
+    return std::make_unique<Pkcs11SignCaller>(std::move(session), key_label, mechanism,
+                                              std::move(input));
 }
 
 std::vector<uint8_t> sha256_digest_info() {

@@ -45,7 +45,8 @@ std::string load_average() {
     return one + " " + five + " " + fifteen;
 }
 
-std::string report(const BenchRun& run, const std::vector<Row>& rows, double wall_s, const std::string& load_before) {
+std::string report(const BenchRun& run, const std::vector<Row>& rows, double wall_s,
+                   const std::string& load_before) {
     const auto& o = run.options();
     char when[64];
     const std::time_t now = std::time(nullptr);
@@ -56,13 +57,17 @@ std::string report(const BenchRun& run, const std::vector<Row>& rows, double wal
        << "- machine: " << sysconf(_SC_NPROCESSORS_ONLN) << " CPUs, " << cpu_model()
        << "; load average before " << load_before << ", after " << load_average() << "\n"
        << "- command: `" << o.command_line << "`\n"
-       << "- each row: median of " << o.repeats << " runs of " << o.timing.seconds << " s after " << o.timing.warmup_s
-       << " s of warm-up; client epoll threads: " << o.client_threads << "\n"
-       << "- conns: sockets (or PKCS#11 sessions); depth: requests in flight per connection; threads: caller threads "
-          "in process, or the load generator's epoll threads; CPU: 100% = one core, client = this process, "
-          "server = the process under test (and its children), other = the rest of the machine meanwhile (a shared "
+       << "- each row: median of " << o.repeats << " runs of " << o.timing.seconds << " s after "
+       << o.timing.warmup_s << " s of warm-up; client epoll threads: " << o.client_threads << "\n"
+       << "- conns: sockets (or PKCS#11 sessions); depth: requests in flight per connection; "
+          "threads: caller threads "
+          "in process, or the load generator's epoll threads; CPU: 100% = one core, client = this "
+          "process, "
+          "server = the process under test (and its children), other = the rest of the machine "
+          "meanwhile (a shared "
           "machine's noise)\n\n"
-       << markdown_table(rows) << "\n" << markdown_memory_table(rows);
+       << markdown_table(rows) << "\n"
+       << markdown_memory_table(rows);
     return md.str();
 }
 
@@ -78,16 +83,26 @@ int main(int argc, char** argv) {
 
     CLI::App app{"keychain-bench: keychaind throughput and latency next to its references"};
     app.add_flag("--smoke", o.smoke, "a few seconds: every system once, tiny windows (CI)");
-    app.add_option("--seconds", o.timing.seconds, "counted window per run")->check(CLI::PositiveNumber);
-    app.add_option("--warmup", o.timing.warmup_s, "uncounted warm-up per run")->check(CLI::NonNegativeNumber);
-    app.add_option("--repeats", o.repeats, "runs per row (the median is kept)")->check(CLI::Range(1, 100));
+    app.add_option("--seconds", o.timing.seconds, "counted window per run")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--warmup", o.timing.warmup_s, "uncounted warm-up per run")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--repeats", o.repeats, "runs per row (the median is kept)")
+        ->check(CLI::Range(1, 100));
     app.add_option("--connections", o.connections, "connection counts")->delimiter(',');
-    app.add_option("--depths", o.depths, "requests in flight per connection")->delimiter(',')->check(CLI::Range(1, 128));
-    app.add_option("--threads", o.threads, "thread counts of the in-process references")->delimiter(',');
-    app.add_option("--client-threads", o.client_threads, "the load generator's epoll threads")->check(CLI::Range(1, 64));
-    app.add_option("--soak-ops", o.soak_ops, "requests in the long mixed run (1000000 for the full check)");
-    app.add_option("--rss-keys", o.rss_keys, "AES keys for the memory check")->check(CLI::Range(1, 100000));
-    app.add_option("--only", o.only, "measure only rows whose scenario or system holds one of these texts")
+    app.add_option("--depths", o.depths, "requests in flight per connection")
+        ->delimiter(',')
+        ->check(CLI::Range(1, 128));
+    app.add_option("--threads", o.threads, "thread counts of the in-process references")
+        ->delimiter(',');
+    app.add_option("--client-threads", o.client_threads, "the load generator's epoll threads")
+        ->check(CLI::Range(1, 64));
+    app.add_option("--soak-ops", o.soak_ops,
+                   "requests in the long mixed run (1000000 for the full check)");
+    app.add_option("--rss-keys", o.rss_keys, "AES keys for the memory check")
+        ->check(CLI::Range(1, 100000));
+    app.add_option("--only", o.only,
+                   "measure only rows whose scenario or system holds one of these texts")
         ->delimiter(',');
     // bench/run names a default; a later --out on its command line wins.
     app.add_option("--out", o.out_dir, "results directory (results.md, results.csv)")
@@ -115,7 +130,8 @@ int main(int argc, char** argv) {
         const BenchKeys keys;
         keychaind::test::SoftToken::Options token_options;
         token_options.label = "bench";
-        const keychaind::test::SoftToken token(token_options);  // sets SOFTHSM2_CONF for everyone below
+        const keychaind::test::SoftToken token(
+            token_options);  // sets SOFTHSM2_CONF for everyone below
 
         const std::string daemon_dir = dir.file("daemon");
         std::filesystem::create_directory(daemon_dir);
@@ -143,12 +159,14 @@ int main(int argc, char** argv) {
     }
     auto& rows = run.rows();
     apply_targets(rows);
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const std::string md = report(run, rows, wall, load_before);
     std::filesystem::create_directories(o.out_dir);
     std::ofstream(o.out_dir + "/results.md") << md;
     std::ofstream(o.out_dir + "/results.csv") << csv(rows);
     std::fputs(md.c_str(), stdout);
-    std::fprintf(stderr, "keychain-bench: %s/results.md and results.csv written in %.0f s\n", o.out_dir.c_str(), wall);
+    std::fprintf(stderr, "keychain-bench: %s/results.md and results.csv written in %.0f s\n",
+                 o.out_dir.c_str(), wall);
     return 0;
 }

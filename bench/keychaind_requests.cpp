@@ -33,7 +33,8 @@ void read_exact(int fd, uint8_t* p, size_t n) {
 
 }  // namespace
 
-KeychaindRequests KeychaindRequests::sign(std::span<const uint8_t> key_id, SignAlgorithm alg, size_t digest_size) {
+KeychaindRequests KeychaindRequests::sign(std::span<const uint8_t> key_id, SignAlgorithm alg,
+                                          size_t digest_size) {
     const std::vector<uint8_t> digest(digest_size, 0x5c);
     wire::MessageBuilder b(static_cast<uint8_t>(wire::Opcode::Sign), 0);
     b.bytes(wire::Tag::KeyId, key_id).u8(wire::Tag::Algorithm, static_cast<uint8_t>(alg));
@@ -75,7 +76,8 @@ void KeychaindRequests::append_request(uint32_t tag, std::vector<uint8_t>& out) 
     if (t.vary_last_byte) out.back() = static_cast<uint8_t>(out.back() ^ (tag >> 7));
 }
 
-std::optional<uint32_t> KeychaindRequests::reply_tag(std::span<const uint8_t> body, bool& ok) const {
+std::optional<uint32_t> KeychaindRequests::reply_tag(std::span<const uint8_t> body,
+                                                     bool& ok) const {
     if (body.size() < wire::kHeaderSize || body[0] != wire::kVersion)
         throw std::runtime_error("keychaind sent a malformed reply");
     ok = body[1] != kErrorOpcode && (body[1] & static_cast<uint8_t>(wire::Opcode::ReplyBit)) != 0;
@@ -90,7 +92,8 @@ CallResult call(const std::string& socket_path, wire::MessageBuilder& request) {
     uint8_t len_bytes[4];
     read_exact(fd.get(), len_bytes, 4);
     const uint32_t len = wire::read_be32(len_bytes);
-    if (len == 0 || len > wire::kAbsoluteMaxFrame) throw std::runtime_error("keychaind sent a bad frame length");
+    if (len == 0 || len > wire::kAbsoluteMaxFrame)
+        throw std::runtime_error("keychaind sent a bad frame length");
     CallResult r;
     r.body.resize(len);
     read_exact(fd.get(), r.body.data(), len);
@@ -101,7 +104,8 @@ CallResult call(const std::string& socket_path, wire::MessageBuilder& request) {
     return r;
 }
 
-std::vector<uint8_t> wrapped_data_key(const std::string& socket_path, std::span<const uint8_t> kek_id) {
+std::vector<uint8_t> wrapped_data_key(const std::string& socket_path,
+                                      std::span<const uint8_t> kek_id) {
     wire::MessageBuilder b(static_cast<uint8_t>(wire::Opcode::GenerateDataKey), 1);
     b.bytes(wire::Tag::KeyId, kek_id);
     const CallResult r = call(socket_path, b);

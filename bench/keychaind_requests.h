@@ -15,8 +15,9 @@
 namespace keychaind::bench {
 
 class KeychaindRequests final : public StreamProtocol {
-public:
-    static KeychaindRequests sign(std::span<const uint8_t> key_id, SignAlgorithm alg, size_t digest_size);
+  public:
+    static KeychaindRequests sign(std::span<const uint8_t> key_id, SignAlgorithm alg,
+                                  size_t digest_size);
     static KeychaindRequests unwrap(std::span<const uint8_t> wrapped);
     static KeychaindRequests generate_data_key(std::span<const uint8_t> kek_id);
     // Requests taken in turn from several kinds (the long mixed run).
@@ -26,10 +27,11 @@ public:
     std::optional<uint32_t> reply_tag(std::span<const uint8_t> body, bool& ok) const override;
     bool has_request_ids() const override { return true; }
 
-private:
+  private:
     struct Template {
         WipingBuffer frame;
-        bool vary_last_byte = false;  // a SIGN's digest ends the frame: sign a different one each time
+        bool vary_last_byte =
+            false;  // a SIGN's digest ends the frame: sign a different one each time
     };
     explicit KeychaindRequests(std::vector<Template> t) : templates_(std::move(t)) {}
     std::vector<Template> templates_;
@@ -43,7 +45,8 @@ struct CallResult {
 CallResult call(const std::string& socket_path, wire::MessageBuilder& request);
 
 // GENERATE_DATA_KEY once: the wrapped blob UNWRAP benchmarks send back.
-std::vector<uint8_t> wrapped_data_key(const std::string& socket_path, std::span<const uint8_t> kek_id);
+std::vector<uint8_t> wrapped_data_key(const std::string& socket_path,
+                                      std::span<const uint8_t> kek_id);
 // STATUS's COUNT: keys present.
 uint32_t keys_present(const std::string& socket_path);
 

@@ -18,7 +18,7 @@ struct Timing {
 
 // Samples the load generator's own CPU (this process) and the server's over the counted window.
 class CpuWindow {
-public:
+  public:
     explicit CpuWindow(pid_t server_pid) : server_pid_(server_pid) {}
     void start();
     void stop();
@@ -27,7 +27,7 @@ public:
     // Everything else the machine ran meanwhile (other users of a shared machine, the kernel).
     double other_pct() const;
 
-private:
+  private:
     pid_t server_pid_;
     std::chrono::steady_clock::time_point t0_, t1_;
     double client0_ = 0, client1_ = 0, server0_ = -1, server1_ = -1, machine0_ = 0, machine1_ = 0;

@@ -33,7 +33,8 @@ constexpr size_t kReadChunk = 64 * 1024;
 using Clock = std::chrono::steady_clock;
 
 int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+        .count();
 }
 
 // The counted window opens after the warm-up and once as many replies have come back as requests
@@ -51,17 +52,22 @@ struct Schedule {
     std::atomic<int> threads_done{0};
 
     void on_reply(int64_t now) {
-        if (quota_per_connection != 0 || replies.fetch_add(1, std::memory_order_relaxed) + 1 != fill_replies) return;
+        if (quota_per_connection != 0 ||
+            replies.fetch_add(1, std::memory_order_relaxed) + 1 != fill_replies)
+            return;
         const int64_t open = std::max(now, earliest_window_ns);
         window_end_ns.store(open + window_length_ns);
         window_start_ns.store(open);
     }
     void check_progress(int64_t now) const {
-        if (now - start_ns > kFillLimitNs && window_start_ns.load(std::memory_order_relaxed) == INT64_MAX &&
+        if (now - start_ns > kFillLimitNs &&
+            window_start_ns.load(std::memory_order_relaxed) == INT64_MAX &&
             quota_per_connection == 0)
-            throw std::runtime_error("the requests sent at the start were not all answered within 120 s");
+            throw std::runtime_error(
+                "the requests sent at the start were not all answered within 120 s");
         if (now - window_end_ns.load(std::memory_order_relaxed) > kDrainLimitNs)
-            throw std::runtime_error("replies stopped coming: requests still in flight 60 s after the end");
+            throw std::runtime_error(
+                "replies stopped coming: requests still in flight 60 s after the end");
     }
     static constexpr int64_t kFillLimitNs = 120'000'000'000;
     static constexpr int64_t kDrainLimitNs = 60'000'000'000;
@@ -90,8 +96,9 @@ struct ThreadResult {
 };
 
 class ClientThread {
-public:
-    ClientThread(const StreamProtocol& p, Schedule& s, std::vector<std::unique_ptr<Connection>> conns, int depth)
+  public:
+    ClientThread(const StreamProtocol& p, Schedule& s,
+                 std::vector<std::unique_ptr<Connection>> conns, int depth)
         : protocol_(p), schedule_(s), conns_(std::move(conns)), depth_(depth) {}
 
     void run(ThreadResult& result) {
@@ -103,7 +110,7 @@ public:
         schedule_.threads_done.fetch_add(1);
     }
 
-private:
+  private:
     void loop(ThreadResult& r) {
         UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
         if (!ep) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
@@ -114,21 +121,25 @@ private:
             if (epoll_ctl(ep.get(), EPOLL_CTL_ADD, c->fd.get(), &ev) != 0)
                 throw std::runtime_error(std::string("epoll_ctl: ") + std::strerror(errno));
         }
-        std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(schedule_.start_ns)));
+        std::this_thread::sleep_until(
+            Clock::time_point(std::chrono::nanoseconds(schedule_.start_ns)));
         int64_t now = now_ns();
         for (auto& c : conns_) {
             for (int slot = 0; slot < depth_; ++slot) issue(*c, static_cast<uint32_t>(slot), now);
             flush(ep.get(), *c);
         }
         std::array<epoll_event, 64> events;
-        while (std::any_of(conns_.begin(), conns_.end(), [](const auto& c) { return c->in_flight > 0; })) {
+        while (std::any_of(conns_.begin(), conns_.end(),
+                           [](const auto& c) { return c->in_flight > 0; })) {
             const int n = epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()), 100);
-            if (n < 0 && errno != EINTR) throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
+            if (n < 0 && errno != EINTR)
+                throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
             now = now_ns();
             schedule_.check_progress(now);
             for (int i = 0; i < n; ++i) {
                 auto* c = static_cast<Connection*>(events[static_cast<size_t>(i)].data.ptr);
-                if (events[static_cast<size_t>(i)].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) receive(*c, r, now);
+                if (events[static_cast<size_t>(i)].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                    receive(*c, r, now);
                 flush(ep.get(), *c);
             }
         }
@@ -164,8 +175,10 @@ private:
         }
         while (c.in.size() - c.in_pos >= 4) {
             const uint8_t* p = c.in.data() + c.in_pos;
-            const size_t len = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | p[3];
-            if (len == 0 || len > kMaxReply) throw std::runtime_error("reply frame of " + std::to_string(len) + " bytes");
+            const size_t len =
+                (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | p[3];
+            if (len == 0 || len > kMaxReply)
+                throw std::runtime_error("reply frame of " + std::to_string(len) + " bytes");
             if (c.in.size() - c.in_pos < 4 + len) break;
             on_reply(c, r, {p + 4, len}, now);
             c.in_pos += 4 + len;
@@ -184,7 +197,8 @@ private:
         uint32_t slot;
         if (const auto tag = protocol_.reply_tag(body, ok)) {
             slot = *tag & (kMaxDepth - 1);
-            if (!c.outstanding.test(slot)) throw std::runtime_error("a reply for a request that was not sent");
+            if (!c.outstanding.test(slot))
+                throw std::runtime_error("a reply for a request that was not sent");
         } else {
             if (c.order.empty()) throw std::runtime_error("a reply nobody asked for");
             slot = c.order.front();
@@ -216,7 +230,8 @@ private:
 
     static void flush(int ep, Connection& c) {
         while (c.out_pos < c.out.size()) {
-            const ssize_t n = ::write(c.fd.get(), c.out.data() + c.out_pos, c.out.size() - c.out_pos);
+            const ssize_t n =
+                ::write(c.fd.get(), c.out.data() + c.out_pos, c.out.size() - c.out_pos);
             if (n > 0) {
                 c.out_pos += static_cast<size_t>(n);
                 continue;
@@ -241,9 +256,10 @@ private:
 
 }  // namespace
 
-Summary run_pipelined(const StreamProtocol& protocol, const std::string& socket_path, const LoadShape& shape,
-                      const Timing& timing, pid_t server_pid) {
-    if (shape.depth < 1 || shape.depth > kMaxDepth) throw std::invalid_argument("depth must be 1..128");
+Summary run_pipelined(const StreamProtocol& protocol, const std::string& socket_path,
+                      const LoadShape& shape, const Timing& timing, pid_t server_pid) {
+    if (shape.depth < 1 || shape.depth > kMaxDepth)
+        throw std::invalid_argument("depth must be 1..128");
     if (shape.connections < 1) throw std::invalid_argument("need a connection");
     const int threads = std::clamp(shape.client_threads, 1, shape.connections);
 
@@ -251,7 +267,8 @@ Summary run_pipelined(const StreamProtocol& protocol, const std::string& socket_
     for (int i = 0; i < shape.connections; ++i) {
         auto c = std::make_unique<Connection>();
         c->fd.reset(connect_unix(socket_path, false));
-        if (!c->fd) throw std::runtime_error("connect " + socket_path + ": " + std::strerror(errno));
+        if (!c->fd)
+            throw std::runtime_error("connect " + socket_path + ": " + std::strerror(errno));
         fcntl(c->fd.get(), F_SETFL, fcntl(c->fd.get(), F_GETFL) | O_NONBLOCK);
         per_thread[static_cast<size_t>(i % threads)].push_back(std::move(c));
     }
@@ -262,29 +279,34 @@ Summary run_pipelined(const StreamProtocol& protocol, const std::string& socket_
         s.quota_per_connection = (timing.total_ops + static_cast<uint64_t>(shape.connections) - 1) /
                                  static_cast<uint64_t>(shape.connections);
         s.window_start_ns = s.start_ns;
-        s.window_end_ns = s.start_ns + 3600'000'000'000;  // a hung daemon fails the run within the hour
+        s.window_end_ns =
+            s.start_ns + 3600'000'000'000;  // a hung daemon fails the run within the hour
     } else {
         s.earliest_window_ns = s.start_ns + static_cast<int64_t>(timing.warmup_s * 1e9);
         s.window_length_ns = static_cast<int64_t>(timing.seconds * 1e9);
-        s.fill_replies = static_cast<uint64_t>(shape.connections) * static_cast<uint64_t>(shape.depth);
+        s.fill_replies =
+            static_cast<uint64_t>(shape.connections) * static_cast<uint64_t>(shape.depth);
     }
 
     std::vector<ThreadResult> results(static_cast<size_t>(threads));
     std::vector<std::unique_ptr<ClientThread>> clients;
     std::vector<std::jthread> running;
     for (int t = 0; t < threads; ++t)
-        clients.push_back(std::make_unique<ClientThread>(protocol, s, std::move(per_thread[static_cast<size_t>(t)]),
-                                                         shape.depth));
+        clients.push_back(std::make_unique<ClientThread>(
+            protocol, s, std::move(per_thread[static_cast<size_t>(t)]), shape.depth));
     CpuWindow cpu(server_pid);
     for (int t = 0; t < threads; ++t)
-        running.emplace_back([&, t] { clients[static_cast<size_t>(t)]->run(results[static_cast<size_t>(t)]); });
+        running.emplace_back(
+            [&, t] { clients[static_cast<size_t>(t)]->run(results[static_cast<size_t>(t)]); });
     if (timing.total_ops == 0) {
         while (s.window_start_ns.load() == INT64_MAX && s.threads_done.load() < threads)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         if (s.window_start_ns.load() != INT64_MAX) {
-            std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(s.window_start_ns.load())));
+            std::this_thread::sleep_until(
+                Clock::time_point(std::chrono::nanoseconds(s.window_start_ns.load())));
             cpu.start();
-            std::this_thread::sleep_until(Clock::time_point(std::chrono::nanoseconds(s.window_end_ns.load())));
+            std::this_thread::sleep_until(
+                Clock::time_point(std::chrono::nanoseconds(s.window_end_ns.load())));
             cpu.stop();
         }
         running.clear();  // joins
@@ -304,7 +326,8 @@ Summary run_pipelined(const StreamProtocol& protocol, const std::string& socket_
         errors += r.errors;
         last = std::max(last, r.last_reply_ns);
     }
-    const double seconds = timing.total_ops != 0 ? static_cast<double>(last - s.start_ns) / 1e9 : timing.seconds;
+    const double seconds =
+        timing.total_ops != 0 ? static_cast<double>(last - s.start_ns) / 1e9 : timing.seconds;
     Summary sum = summarize(all, seconds);
     sum.errors = errors;
     sum.client_cpu_pct = cpu.client_pct();

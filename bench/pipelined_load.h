@@ -17,7 +17,7 @@ namespace keychaind::bench {
 
 // A request/reply protocol framed by a 4-byte big-endian length (keychaind's and ssh-agent's).
 class StreamProtocol {
-public:
+  public:
     virtual ~StreamProtocol() = default;
     // Appends one whole request frame, length prefix included, that carries `tag` when the
     // protocol has request ids. Called from several client threads at once.
@@ -38,7 +38,7 @@ struct LoadShape {
 inline constexpr int kMaxDepth = 128;
 
 // Throws std::runtime_error when a connection fails or closes, or replies stop coming.
-Summary run_pipelined(const StreamProtocol& protocol, const std::string& socket_path, const LoadShape& shape,
-                      const Timing& timing, pid_t server_pid);
+Summary run_pipelined(const StreamProtocol& protocol, const std::string& socket_path,
+                      const LoadShape& shape, const Timing& timing, pid_t server_pid);
 
 }  // namespace keychaind::bench

@@ -56,7 +56,8 @@ Summary median_of(std::vector<Summary> runs) {
         return median(v);
     };
     Summary m;
-    m.ops = static_cast<uint64_t>(pick([](const Summary& s) { return static_cast<double>(s.ops); }));
+    m.ops =
+        static_cast<uint64_t>(pick([](const Summary& s) { return static_cast<double>(s.ops); }));
     m.seconds = pick([](const Summary& s) { return s.seconds; });
     m.ops_per_s = pick([](const Summary& s) { return s.ops_per_s; });
     m.p50_us = pick([](const Summary& s) { return s.p50_us; });
@@ -71,47 +72,55 @@ Summary median_of(std::vector<Summary> runs) {
 
 std::string markdown_table(const std::vector<Row>& rows) {
     std::string t =
-        "| scenario | system | conns | depth | threads | ops/s | p50 µs | p99 µs | max µs | client CPU | server CPU | "
+        "| scenario | system | conns | depth | threads | ops/s | p50 µs | p99 µs | max µs | client "
+        "CPU | server CPU | "
         "other CPU | errors | target | met |\n"
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n";
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| --- | --- |\n";
     for (const auto& r : rows) {
         if (r.rss_kib >= 0) continue;
         const Summary& s = r.summary;
-        t += "| " + r.scenario + " | " + r.system + " | " + shape(r.connections) + " | " + shape(r.depth) + " | " +
-             std::to_string(r.threads) + " | " + thousands(s.ops_per_s) + " | " + fixed(s.p50_us, 0) + " | " +
-             fixed(s.p99_us, 0) + " | " + fixed(s.max_us, 0) + " | " + pct(s.client_cpu_pct) + " | " +
-             pct(s.server_cpu_pct) + " | " + pct(s.other_cpu_pct) + " | " + std::to_string(s.errors) + " | " + r.target + " | " +
+        t += "| " + r.scenario + " | " + r.system + " | " + shape(r.connections) + " | " +
+             shape(r.depth) + " | " + std::to_string(r.threads) + " | " + thousands(s.ops_per_s) +
+             " | " + fixed(s.p50_us, 0) + " | " + fixed(s.p99_us, 0) + " | " + fixed(s.max_us, 0) +
+             " | " + pct(s.client_cpu_pct) + " | " + pct(s.server_cpu_pct) + " | " +
+             pct(s.other_cpu_pct) + " | " + std::to_string(s.errors) + " | " + r.target + " | " +
              (r.met.empty() ? "" : "**" + r.met + "**") + " |\n";
     }
     return t;
 }
 
 std::string markdown_memory_table(const std::vector<Row>& rows) {
-    std::string t = "| measurement | system | RSS | target | met |\n| --- | --- | ---: | --- | --- |\n";
+    std::string t =
+        "| measurement | system | RSS | target | met |\n| --- | --- | ---: | --- | --- |\n";
     for (const auto& r : rows) {
         if (r.rss_kib < 0) continue;
-        t += "| " + r.scenario + " | " + r.system + " | " + fixed(static_cast<double>(r.rss_kib) / 1024.0, 1) + " MiB" +
-             " | " + r.target + " | " + (r.met.empty() ? "" : "**" + r.met + "**") + " |\n";
+        t += "| " + r.scenario + " | " + r.system + " | " +
+             fixed(static_cast<double>(r.rss_kib) / 1024.0, 1) + " MiB" + " | " + r.target + " | " +
+             (r.met.empty() ? "" : "**" + r.met + "**") + " |\n";
     }
     return t;
 }
 
 std::string csv(const std::vector<Row>& rows) {
     std::string t =
-        "scenario,system,connections,depth,threads,ops_per_s,p50_us,p99_us,max_us,client_cpu_pct,server_cpu_pct,"
+        "scenario,system,connections,depth,threads,ops_per_s,p50_us,p99_us,max_us,client_cpu_pct,"
+        "server_cpu_pct,"
         "other_cpu_pct,errors,runs,rss_kib,target,met\n";
     for (const auto& r : rows) {
         const Summary& s = r.summary;
         const bool memory = r.rss_kib >= 0;
-        t += csv_field(r.scenario) + "," + csv_field(r.system) + "," + std::to_string(r.connections) + "," +
-             std::to_string(r.depth) + "," + std::to_string(r.threads) + "," +
-             (memory ? "" : fixed(s.ops_per_s, 1)) + "," + (memory ? "" : fixed(s.p50_us, 1)) + "," +
-             (memory ? "" : fixed(s.p99_us, 1)) + "," + (memory ? "" : fixed(s.max_us, 1)) + "," +
+        t += csv_field(r.scenario) + "," + csv_field(r.system) + "," +
+             std::to_string(r.connections) + "," + std::to_string(r.depth) + "," +
+             std::to_string(r.threads) + "," + (memory ? "" : fixed(s.ops_per_s, 1)) + "," +
+             (memory ? "" : fixed(s.p50_us, 1)) + "," + (memory ? "" : fixed(s.p99_us, 1)) + "," +
+             (memory ? "" : fixed(s.max_us, 1)) + "," +
              (s.client_cpu_pct < 0 ? "" : fixed(s.client_cpu_pct, 0)) + "," +
              (s.server_cpu_pct < 0 ? "" : fixed(s.server_cpu_pct, 0)) + "," +
-             (s.other_cpu_pct < 0 ? "" : fixed(s.other_cpu_pct, 0)) + "," + std::to_string(s.errors) + "," +
-             std::to_string(r.runs) + "," + (memory ? std::to_string(r.rss_kib) : "") + "," + csv_field(r.target) +
-             "," + r.met + "\n";
+             (s.other_cpu_pct < 0 ? "" : fixed(s.other_cpu_pct, 0)) + "," +
+             std::to_string(s.errors) + "," + std::to_string(r.runs) + "," +
+             (memory ? std::to_string(r.rss_kib) : "") + "," + csv_field(r.target) + "," + r.met +
+             "\n";
     }
     return t;
 }

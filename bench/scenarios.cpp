@@ -32,7 +32,8 @@ struct SignCase {
 };
 
 std::shared_ptr<const PrivateKey> parse(const FileKey& k) {
-    return crypto_backend().parse_private_key(std::span(reinterpret_cast<const uint8_t*>(k.pem.data()), k.pem.size()));
+    return crypto_backend().parse_private_key(
+        std::span(reinterpret_cast<const uint8_t*>(k.pem.data()), k.pem.size()));
 }
 
 std::vector<uint8_t> key_id_bytes(const std::string& hex) {
@@ -43,7 +44,8 @@ std::vector<uint8_t> key_id_bytes(const std::string& hex) {
 
 constexpr const char* kP11KitClient = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so";
 
-Row socket_row(const char* scenario, const char* system, int connections, int depth, int client_threads) {
+Row socket_row(const char* scenario, const char* system, int connections, int depth,
+               int client_threads) {
     Row r;
     r.scenario = scenario;
     r.system = system;
@@ -70,13 +72,16 @@ void add_in_process(BenchRun& run, const BenchKeys& keys) {
         for (const int t : run.options().threads) {
             // A key object per thread: the backend's own per-key lock never serializes threads.
             run.add(thread_row(c.scenario, kInProcess, t), [t, key = *c.key, alg = c.alg, timing] {
-                return run_threads(t, [&](int) { return backend_sign_caller(parse(key), alg, 32); }, timing);
+                return run_threads(
+                    t, [&](int) { return backend_sign_caller(parse(key), alg, 32); }, timing);
             });
         }
         // One key object shared by the threads, as the daemon holds it.
-        run.add(thread_row(c.scenario, kInProcessShared, 2), [shared = parse(*c.key), alg = c.alg, timing] {
-            return run_threads(2, [&](int) { return backend_sign_caller(shared, alg, 32); }, timing);
-        });
+        run.add(thread_row(c.scenario, kInProcessShared, 2),
+                [shared = parse(*c.key), alg = c.alg, timing] {
+                    return run_threads(
+                        2, [&](int) { return backend_sign_caller(shared, alg, 32); }, timing);
+                });
     }
 }
 
@@ -86,14 +91,18 @@ void add_keychaind(BenchRun& run, const KeychaindService& daemon, const BenchKey
     const auto kek = keys.kek_id().bytes();
     const auto wrapped = wrapped_data_key(daemon.socket(), kek);
     using Requests = std::shared_ptr<const KeychaindRequests>;
-    const auto make = [](KeychaindRequests r) { return std::make_shared<const KeychaindRequests>(std::move(r)); };
+    const auto make = [](KeychaindRequests r) {
+        return std::make_shared<const KeychaindRequests>(std::move(r));
+    };
     const std::vector<std::pair<const char*, Requests>> cases = {
-        {kSignEcFile, make(KeychaindRequests::sign(keys.ec().id.bytes(), SignAlgorithm::EcdsaSha256, 32))},
-        {kSignRsaFile, make(KeychaindRequests::sign(keys.rsa().id.bytes(), SignAlgorithm::RsaPkcs1Sha256, 32))},
-        {kSignEcToken,
-         make(KeychaindRequests::sign(key_id_bytes(token.ec_key_id()), SignAlgorithm::EcdsaSha256, 32))},
-        {kSignRsaToken,
-         make(KeychaindRequests::sign(key_id_bytes(token.rsa_key_id()), SignAlgorithm::RsaPkcs1Sha256, 32))},
+        {kSignEcFile,
+         make(KeychaindRequests::sign(keys.ec().id.bytes(), SignAlgorithm::EcdsaSha256, 32))},
+        {kSignRsaFile,
+         make(KeychaindRequests::sign(keys.rsa().id.bytes(), SignAlgorithm::RsaPkcs1Sha256, 32))},
+        {kSignEcToken, make(KeychaindRequests::sign(key_id_bytes(token.ec_key_id()),
+                                                    SignAlgorithm::EcdsaSha256, 32))},
+        {kSignRsaToken, make(KeychaindRequests::sign(key_id_bytes(token.rsa_key_id()),
+                                                     SignAlgorithm::RsaPkcs1Sha256, 32))},
         {kUnwrap, make(KeychaindRequests::unwrap(wrapped))},
         {kGenerateDataKey, make(KeychaindRequests::generate_data_key(kek))},
     };
@@ -102,7 +111,8 @@ void add_keychaind(BenchRun& run, const KeychaindService& daemon, const BenchKey
             for (const int depth : o.depths) {
                 const LoadShape shape{conns, depth, o.client_threads};
                 run.add(socket_row(scenario, kKeychaind, conns, depth, o.client_threads),
-                        [requests, shape, socket = daemon.socket(), pid = daemon.pid(), timing = o.timing] {
+                        [requests, shape, socket = daemon.socket(), pid = daemon.pid(),
+                         timing = o.timing] {
                             return run_pipelined(*requests, socket, shape, timing, pid);
                         });
             }
@@ -117,16 +127,19 @@ void add_ssh_agent(BenchRun& run, const SshAgentService& agent) {
         throw std::runtime_error("ssh-agent does not hold a " + type + " key");
     };
     const auto ec = std::make_shared<const AgentSignRequests>(by_type("ecdsa-sha2-nistp256"), 0);
-    const auto rsa = std::make_shared<const AgentSignRequests>(by_type("ssh-rsa"), AgentSignRequests::kRsaSha2_256);
+    const auto rsa = std::make_shared<const AgentSignRequests>(by_type("ssh-rsa"),
+                                                               AgentSignRequests::kRsaSha2_256);
     ec->check_signs(agent.socket());
     rsa->check_signs(agent.socket());
-    for (const auto& [scenario, requests] : {std::pair{kSignEcFile, ec}, std::pair{kSignRsaFile, rsa}})
+    for (const auto& [scenario, requests] :
+         {std::pair{kSignEcFile, ec}, std::pair{kSignRsaFile, rsa}})
         for (const int conns : o.connections) {
             if (conns > 8) continue;  // one thread serves them all; 64 adds nothing but time
             for (const int depth : o.depths) {
                 const LoadShape shape{conns, depth, o.client_threads};
                 run.add(socket_row(scenario, kSshAgent, conns, depth, o.client_threads),
-                        [requests, shape, socket = agent.socket(), pid = agent.pid(), timing = o.timing] {
+                        [requests, shape, socket = agent.socket(), pid = agent.pid(),
+                         timing = o.timing] {
                             return run_pipelined(*requests, socket, shape, timing, pid);
                         });
             }
@@ -138,12 +151,17 @@ void add_softhsm(BenchRun& run, const test::SoftToken& token) {
     const std::vector<uint8_t> digest(32, 0x5c);
     for (const auto& [scenario, label, mech, input] :
          {std::tuple{kSignEcToken, test::SoftToken::kEcLabel, CKM_ECDSA, digest},
-          std::tuple{kSignRsaToken, test::SoftToken::kRsaLabel, CKM_RSA_PKCS, sha256_digest_info()}})
+          std::tuple{kSignRsaToken, test::SoftToken::kRsaLabel, CKM_RSA_PKCS,
+                     sha256_digest_info()}})
         for (const int t : o.threads)
             run.add(thread_row(scenario, kSoftHsm, t),
-                    [&token, t, label = std::string(label), mech = mech, input = input, timing = o.timing] {
+                    [&token, t, label = std::string(label), mech = mech, input = input,
+                     timing = o.timing] {
                         return run_threads(
-                            t, [&](int) { return pkcs11_sign_caller(token.open_session(), label, mech, input); },
+                            t,
+                            [&](int) {
+                                return pkcs11_sign_caller(token.open_session(), label, mech, input);
+                            },
                             timing);
                     });
 }
@@ -162,7 +180,8 @@ void add_pkcs11_modules(BenchRun& run, const P11KitServer& server, const Keychai
                         t,
                         [&](int) {
                             return pkcs11_sign_caller(
-                                std::make_unique<test::Pkcs11Session>(token.label(), token.pin(), kP11KitClient),
+                                std::make_unique<test::Pkcs11Session>(token.label(), token.pin(),
+                                                                      kP11KitClient),
                                 test::SoftToken::kEcLabel, CKM_ECDSA, digest);
                         },
                         timing, pid);
@@ -172,17 +191,19 @@ void add_pkcs11_modules(BenchRun& run, const P11KitServer& server, const Keychai
                     return run_threads(
                         t,
                         [&](int) {
-                            // The module's one token is "keychaind"; no login: the daemon's policy decides.
-                            return pkcs11_sign_caller(std::make_unique<test::Pkcs11Session>("keychaind", "", module),
-                                                      test::SoftToken::kEcLabel, CKM_ECDSA, digest);
+                            // The module's one token is "keychaind"; no login: the daemon's policy
+                            // decides.
+                            return pkcs11_sign_caller(
+                                std::make_unique<test::Pkcs11Session>("keychaind", "", module),
+                                test::SoftToken::kEcLabel, CKM_ECDSA, digest);
                         },
                         timing, pid);
                 });
     }
 }
 
-void measure_memory(BenchRun& run, const std::string& dir, KeychaindService& daemon, const BenchKeys& keys,
-                    const test::SoftToken& token) {
+void measure_memory(BenchRun& run, const std::string& dir, KeychaindService& daemon,
+                    const BenchKeys& keys, const test::SoftToken& token) {
     const auto& o = run.options();
     const auto kek = keys.kek_id().bytes();
     // Weighted like a server's day: mostly envelope operations, some ECDSA, a little RSA.
@@ -191,9 +212,12 @@ void measure_memory(BenchRun& run, const std::string& dir, KeychaindService& dae
     for (int i = 0; i < 5; ++i) parts.push_back(KeychaindRequests::unwrap(wrapped));
     for (int i = 0; i < 3; ++i) parts.push_back(KeychaindRequests::generate_data_key(kek));
     for (int i = 0; i < 2; ++i)
-        parts.push_back(KeychaindRequests::sign(keys.ec().id.bytes(), SignAlgorithm::EcdsaSha256, 32));
-    parts.push_back(KeychaindRequests::sign(key_id_bytes(token.ec_key_id()), SignAlgorithm::EcdsaSha256, 32));
-    parts.push_back(KeychaindRequests::sign(keys.rsa().id.bytes(), SignAlgorithm::RsaPkcs1Sha256, 32));
+        parts.push_back(
+            KeychaindRequests::sign(keys.ec().id.bytes(), SignAlgorithm::EcdsaSha256, 32));
+    parts.push_back(
+        KeychaindRequests::sign(key_id_bytes(token.ec_key_id()), SignAlgorithm::EcdsaSha256, 32));
+    parts.push_back(
+        KeychaindRequests::sign(keys.rsa().id.bytes(), SignAlgorithm::RsaPkcs1Sha256, 32));
     const auto mixed = KeychaindRequests::mixed(std::move(parts));
     const LoadShape shape{8, 8, o.client_threads};
 
@@ -208,7 +232,8 @@ void measure_memory(BenchRun& run, const std::string& dir, KeychaindService& dae
 
     Timing soak;
     soak.total_ops = o.soak_ops;
-    Row mixed_row = socket_row(kMixed, kKeychaind, shape.connections, shape.depth, shape.client_threads);
+    Row mixed_row =
+        socket_row(kMixed, kKeychaind, shape.connections, shape.depth, shape.client_threads);
     mixed_row.scenario += " " + std::to_string(o.soak_ops) + " ops";
     try {
         mixed_row.summary = run_pipelined(mixed, daemon.socket(), shape, soak, daemon.pid());

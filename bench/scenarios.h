@@ -27,7 +27,7 @@ void add_softhsm(BenchRun& run, const test::SoftToken& token);
 void add_pkcs11_modules(BenchRun& run, const P11KitServer& server, const KeychaindService& daemon,
                         const test::SoftToken& token);
 // A long mixed run with RSS before and after (then stops `daemon`); idle RSS; RSS with many keys.
-void measure_memory(BenchRun& run, const std::string& dir, KeychaindService& daemon, const BenchKeys& keys,
-                    const test::SoftToken& token);
+void measure_memory(BenchRun& run, const std::string& dir, KeychaindService& daemon,
+                    const BenchKeys& keys, const test::SoftToken& token);
 
 }  // namespace keychaind::bench

@@ -11,11 +11,12 @@ namespace {
 
 using namespace names;
 
-const Row* find(const std::vector<Row>& rows, const char* scenario, const char* system, int connections, int depth,
-                int threads) {
+const Row* find(const std::vector<Row>& rows, const char* scenario, const char* system,
+                int connections, int depth, int threads) {
     for (const auto& r : rows)
-        if (r.scenario == scenario && r.system == system && r.rss_kib < 0 && r.connections == connections &&
-            r.depth == depth && (threads < 0 || r.threads == threads))
+        if (r.scenario == scenario && r.system == system && r.rss_kib < 0 &&
+            r.connections == connections && r.depth == depth &&
+            (threads < 0 || r.threads == threads))
             return &r;
     return nullptr;
 }
@@ -50,11 +51,12 @@ void versus_in_process(std::vector<Row>& rows, const char* scenario, const char*
     if (ref == nullptr) return;
     const double ref_rate = ref->summary.ops_per_s;
     for (auto& r : rows) {
-        if (r.scenario != scenario || r.system != kKeychaind || r.connections != connections || r.rss_kib >= 0)
+        if (r.scenario != scenario || r.system != kKeychaind || r.connections != connections ||
+            r.rss_kib >= 0)
             continue;
         judge(r,
-              ">= " + std::to_string(static_cast<int>(fraction * 100)) + "% of " + label + " (" + rate(ref_rate) +
-                  "): " + ratio(r.summary.ops_per_s / ref_rate) + "x",
+              ">= " + std::to_string(static_cast<int>(fraction * 100)) + "% of " + label + " (" +
+                  rate(ref_rate) + "): " + ratio(r.summary.ops_per_s / ref_rate) + "x",
               r.summary.ops_per_s >= fraction * ref_rate);
     }
 }
@@ -68,23 +70,29 @@ void apply_targets(std::vector<Row>& rows) {
     for (auto& r : rows) {
         if (r.scenario != kSignEcFile || r.system != kKeychaind || r.connections != 8) continue;
         if (const Row* agent = find(rows, kSignEcFile, kSshAgent, 8, r.depth, -1))
-            judge(r, ">= 5x ssh-agent at the same shape (" + rate(agent->summary.ops_per_s) + "): " +
-                         ratio(r.summary.ops_per_s / agent->summary.ops_per_s) + "x",
+            judge(r,
+                  ">= 5x ssh-agent at the same shape (" + rate(agent->summary.ops_per_s) +
+                      "): " + ratio(r.summary.ops_per_s / agent->summary.ops_per_s) + "x",
                   r.summary.ops_per_s >= 5 * agent->summary.ops_per_s);
     }
     // Token keys: SoftHSM2 in this process with as many threads as keychaind has connections.
     for (const char* scenario : {kSignEcToken, kSignRsaToken})
-        for (const int n : {1, 8}) versus_in_process(rows, scenario, kSoftHsm, n, n, 0.85, "SoftHSM2 in-process");
+        for (const int n : {1, 8})
+            versus_in_process(rows, scenario, kSoftHsm, n, n, 0.85, "SoftHSM2 in-process");
     for (auto& r : rows) {
         if (r.scenario != kUnwrap || r.system != kKeychaind || r.connections != 1) continue;
         if (r.depth == 64) judge(r, ">= 200,000/s", r.summary.ops_per_s >= 200000);
-        if (r.depth == 1) judge(r, ">= 30,000/s and p99 < 200 µs", r.summary.ops_per_s >= 30000 && r.summary.p99_us < 200);
+        if (r.depth == 1)
+            judge(r, ">= 30,000/s and p99 < 200 µs",
+                  r.summary.ops_per_s >= 30000 && r.summary.p99_us < 200);
     }
     for (auto& r : rows) {
         if (r.scenario != kPkcs11Sign || r.system != kOurModule) continue;
-        if (const Row* ref = find(rows, kPkcs11Sign, kP11KitServer, r.connections, r.depth, r.threads))
-            judge(r, ">= 1.5x p11-kit server (" + rate(ref->summary.ops_per_s) + "): " +
-                         ratio(r.summary.ops_per_s / ref->summary.ops_per_s) + "x",
+        if (const Row* ref =
+                find(rows, kPkcs11Sign, kP11KitServer, r.connections, r.depth, r.threads))
+            judge(r,
+                  ">= 1.5x p11-kit server (" + rate(ref->summary.ops_per_s) +
+                      "): " + ratio(r.summary.ops_per_s / ref->summary.ops_per_s) + "x",
                   r.summary.ops_per_s >= 1.5 * ref->summary.ops_per_s);
     }
     for (auto& r : rows) {

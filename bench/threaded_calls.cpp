@@ -18,7 +18,8 @@ struct ThreadResult {
 
 }  // namespace
 
-Summary run_threads(int threads, const CallerFactory& make_caller, const Timing& timing, pid_t server_pid) {
+Summary run_threads(int threads, const CallerFactory& make_caller, const Timing& timing,
+                    pid_t server_pid) {
     std::vector<std::unique_ptr<Caller>> callers;
     for (int t = 0; t < threads; ++t) callers.push_back(make_caller(t));
 

@@ -15,7 +15,7 @@ namespace keychaind::bench {
 // One thread's caller: call() does one operation and returns false when it failed. Made on the
 // main thread (so set-up errors surface there), then used by its thread alone.
 class Caller {
-public:
+  public:
     virtual ~Caller() = default;
     virtual bool call() = 0;
 };
@@ -23,6 +23,7 @@ public:
 using CallerFactory = std::function<std::unique_ptr<Caller>(int thread_index)>;
 
 // Throws what a caller throws.
-Summary run_threads(int threads, const CallerFactory& make_caller, const Timing& timing, pid_t server_pid = -1);
+Summary run_threads(int threads, const CallerFactory& make_caller, const Timing& timing,
+                    pid_t server_pid = -1);
 
 }  // namespace keychaind::bench
