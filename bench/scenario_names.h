@@ -18,8 +18,8 @@ inline constexpr const char* kRssBefore = "RSS before the mixed run";
 inline constexpr const char* kRssAfter = "RSS after the mixed run";
 
 inline constexpr const char* kKeychaind = "keychaind";
-inline constexpr const char* kInProcess = "in-process mbedTLS, a key per thread";
-inline constexpr const char* kInProcessShared = "in-process mbedTLS, one shared key";
+inline constexpr const char* kInProcess = "in-process, same backend, a key per thread";
+inline constexpr const char* kInProcessShared = "in-process, same backend, one shared key";
 inline constexpr const char* kSshAgent = "ssh-agent";
 inline constexpr const char* kSoftHsm = "SoftHSM2 in-process";
 inline constexpr const char* kP11KitServer = "p11-kit server + p11-kit-client.so";

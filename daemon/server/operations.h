@@ -48,6 +48,10 @@ public:
     // Which worker lane: judged from the request alone (RSA algorithms, DECRYPT, PROVIDE are
     // slow), before any key lookup.
     static Lane lane_of(wire::Opcode op, const wire::Message& req);
+    // An envelope operation whose keys are all AES keys in this process's memory costs about a
+    // microsecond: less than the two thread hand-offs a worker would add, so the loop runs it.
+    // False for token keys (a PKCS#11 call may block) and whenever in doubt.
+    bool runs_inline(wire::Opcode op, const wire::Message& req) const;
     // Executes one of the self-contained operations; every key it touches is checked against the
     // policy first. Throws KeychainError (or DecodeError).
     WipingBuffer run(wire::Opcode op, const wire::Message& req, const Caller& caller);

@@ -39,7 +39,40 @@ envelope::WrappedView parse_wrapped(const wire::Message& req) {
     return *view;
 }
 
+// True when the selected key is present and is an AES key held in this process's memory.
+bool in_memory_kek(const Keychain& keychain, const KeySelector& sel) {
+    try {
+        const auto k = keychain.get(sel);
+        return k->aes_key() != nullptr && !k->aes_material().empty();
+    } catch (const KeychainError&) {
+        return false;  // absent or ambiguous: the worker's run reports it
+    }
+}
+
 }  // namespace
+
+bool Operations::runs_inline(Opcode op, const wire::Message& req) const {
+    try {
+        switch (op) {
+            case Opcode::GenerateDataKey:
+            case Opcode::Wrap: return in_memory_kek(keychain_, selector_from(req, Tag::KeyId, Tag::Label));
+            case Opcode::Unwrap: {
+                const auto w = req.get(Tag::Wrapped);
+                const auto view = w ? envelope::parse(*w) : std::nullopt;
+                return view && in_memory_kek(keychain_, KeySelector{view->kek_id, {}});
+            }
+            case Opcode::Rewrap: {
+                const auto w = req.get(Tag::Wrapped);
+                const auto view = w ? envelope::parse(*w) : std::nullopt;
+                return view && in_memory_kek(keychain_, KeySelector{view->kek_id, {}}) &&
+                       in_memory_kek(keychain_, selector_from(req, Tag::TargetKeyId, Tag::TargetLabel));
+            }
+            default: return false;
+        }
+    } catch (const std::exception&) {
+        return false;  // a malformed selector: the worker's run reports it
+    }
+}
 
 WipingBuffer Operations::generate_data_key(const wire::Message& req, const Caller& caller) {
     require_unlocked();

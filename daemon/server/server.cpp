@@ -221,6 +221,9 @@ void Server::read_from(Connection& c) {
             flush(*still);
             return;
         }
+        // A short read drained the socket: skip the recv that would only say EAGAIN (epoll is
+        // level-triggered, so data arriving meanwhile wakes the loop again).
+        if (static_cast<size_t>(n) < sizeof buf) break;
     }
 }
 
@@ -276,7 +279,7 @@ void Server::dispatch(Connection& c, Opcode op, std::shared_ptr<const WipingBuff
             return send(c, MessageBuilder(reply_opcode(op), msg.request_id).finish());
         default: break;
     }
-    if (!Operations::runs_on_worker(op)) return send(c, ops_.run(op, msg, c.caller));
+    if (!Operations::runs_on_worker(op) || ops_.runs_inline(op, msg)) return send(c, ops_.run(op, msg, c.caller));
 
     c.in_flight++;
     const uint64_t conn = c.id;
