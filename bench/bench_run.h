@@ -21,6 +21,7 @@ struct Options {
     int client_threads = 1;
     uint64_t soak_ops = 100000;
     int rss_keys = 10000;
+    int token_sessions = 0;  // the daemon's token session pool; 0: its default
     std::string out_dir;
     std::string keychaind_binary;
     std::string pkcs11_module;

@@ -99,6 +99,9 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 64));
     app.add_option("--soak-ops", o.soak_ops,
                    "requests in the long mixed run (1000000 for the full check)");
+    app.add_option("--token-sessions", o.token_sessions,
+                   "the daemon's token session pool (sessions = N); 0: its default")
+        ->check(CLI::Range(0, 64));
     app.add_option("--rss-keys", o.rss_keys, "AES keys for the memory check")
         ->check(CLI::Range(1, 100000));
     app.add_option("--only", o.only,
@@ -140,7 +143,8 @@ int main(int argc, char** argv) {
                                 {.key_dir = daemon_dir + "/keys",
                                  .token_label = token.label(),
                                  .token_pin = token.pin(),
-                                 .softhsm_module = o.softhsm_module});
+                                 .softhsm_module = o.softhsm_module,
+                                 .token_sessions = o.token_sessions});
         daemon.wait_for_keys(6, 30);  // 3 file keys, the token's EC, RSA and AES keys
 
         const SshAgentService agent(dir.path(), keys.write_pem_files(dir.path()));

@@ -36,6 +36,7 @@ std::string keychaind_config(const std::string& dir, const std::string& socket,
              "module = " + toml_string(c.softhsm_module) +
              "\nuri = " + toml_string("pkcs11:token=" + c.token_label) +
              "\npin_file = " + toml_string(pin_file) + "\n";
+        if (c.token_sessions > 0) t += "sessions = " + std::to_string(c.token_sessions) + "\n";
     }
     const std::string path = dir + "/keychaind.conf";
     write_private_file(path, t);

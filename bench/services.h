@@ -14,6 +14,7 @@ struct KeychaindConfig {
     std::string token_label;  // a SoftHSM2 token to serve ([[pkcs11.token]]); empty: none
     std::string token_pin;
     std::string softhsm_module;
+    int token_sessions = 0;  // [[pkcs11.token]] sessions; 0: the daemon's default
 };
 
 // keychaind --foreground with the daemon's defaults except: the socket, the keys given, the
