@@ -285,12 +285,14 @@ Config load_config(const std::string& file) {
     }
     if (const toml::table* l = r.table(root, "limits")) {
         r.check_keys(*l, "[limits]", {"max_frame_bytes", "max_in_flight", "max_connections_per_uid",
-                                      "max_connections", "max_output_bytes", "max_wait_ms"});
+                                      "max_connections", "max_output_bytes", "max_wait_ms",
+                                      "frame_timeout_ms"});
         c.max_frame_bytes = r.number(*l, "max_frame_bytes", c.max_frame_bytes, 1024, 1024 * 1024);
         c.max_in_flight = r.number(*l, "max_in_flight", c.max_in_flight, 1, 65536);
         c.max_connections_per_uid = r.number(*l, "max_connections_per_uid", c.max_connections_per_uid, 1, 65536);
         c.max_connections = r.number(*l, "max_connections", c.max_connections, 1, 65536);
         c.max_output_bytes = r.number(*l, "max_output_bytes", c.max_output_bytes, 64 * 1024, 1 << 30);
+        c.frame_timeout_ms = r.number(*l, "frame_timeout_ms", c.frame_timeout_ms, 100, 600000);
         c.max_wait_ms = r.number(*l, "max_wait_ms", c.max_wait_ms, 1, 24 * 3600 * 1000);
     }
     if (const toml::table* k = r.table(root, "keys")) {

@@ -84,6 +84,7 @@ struct Config {
     uint32_t max_connections_per_uid = 256;
     uint32_t max_connections = 1024;
     uint32_t max_output_bytes = 4 * 1024 * 1024;  // unread replies before a client is dropped
+    uint32_t frame_timeout_ms = 10000;            // a frame begun must be complete within this
     uint32_t max_wait_ms = 3600 * 1000;
 
     // [keys]

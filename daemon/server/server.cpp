@@ -211,6 +211,10 @@ void Server::read_from(Connection& c) {
                 c.closing = true;
             }
             if (!body || c.closing) break;
+            if (c.frame_timer) {
+                loop_.cancel_timer(*c.frame_timer);
+                c.frame_timer.reset();
+            }
             handle_frame(c, std::move(*body));
             Connection* still = find(id);
             if (!still || still->closing) break;
@@ -225,6 +229,22 @@ void Server::read_from(Connection& c) {
         // level-triggered, so data arriving meanwhile wakes the loop again).
         if (static_cast<size_t>(n) < sizeof buf) break;
     }
+    if (Connection* still = find(id)) time_partial_frame(*still);
+}
+
+void Server::time_partial_frame(Connection& c) {
+    if (c.reader.buffered() == 0 || c.frame_timer || c.closing) return;
+    const uint64_t id = c.id;
+    c.frame_timer = loop_.add_timer(
+        EventLoop::Clock::now() + std::chrono::milliseconds(cfg_.frame_timeout_ms), [this, id] {
+            Connection* stalled = find(id);
+            if (!stalled) return;
+            stalled->frame_timer.reset();  // fired: nothing to cancel any more
+            log::warning("connection " + std::to_string(id) + " (" + stalled->caller.identity->text() +
+                         ") sent part of a frame and nothing more for " +
+                         std::to_string(cfg_.frame_timeout_ms) + " ms; closing it");
+            close_connection(id);
+        });
 }
 
 void Server::handle_frame(Connection& c, WipingBuffer raw) {
@@ -387,6 +407,7 @@ void Server::close_connection(uint64_t id) {
     if (it == conns_.end()) return;
     Connection& c = *it->second;
     loop_.remove(c.fd.get());
+    if (c.frame_timer) loop_.cancel_timer(*c.frame_timer);
     for (auto w = waiters_.begin(); w != waiters_.end();) {
         if (w->conn == id) {
             loop_.cancel_timer(w->timer);

@@ -59,6 +59,7 @@ private:
         bool closing = false;                  // flush what is queued, then close
         bool writing = false;                  // EPOLLOUT armed
         bool flush_queued = false;             // in flush_queue_
+        std::optional<uint64_t> frame_timer;   // armed while a frame is begun but not complete
         explicit Connection(size_t max_frame) : reader(max_frame) {}
     };
     struct Waiter {
@@ -78,6 +79,8 @@ private:
     void flush(Connection& c);
     void flush_queued();  // after each loop iteration: the connections send() queued
     void close_connection(uint64_t id);
+    // A partial frame starts the clock (frame_timeout_ms); a complete one stops it.
+    void time_partial_frame(Connection& c);
     void complete(uint64_t conn, WipingBuffer reply);  // a worker's reply, on the loop thread
     Connection* find(uint64_t id);
 

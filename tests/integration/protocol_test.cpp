@@ -91,6 +91,52 @@ TEST_CASE("requests beyond max_in_flight answer BUSY", "[integration]") {
     }
 }
 
+TEST_CASE("a client that sends part of a frame and stalls is closed after frame_timeout_ms", "[integration]") {
+    KeysDaemon d("", "[limits]\nframe_timeout_ms = 400\n");
+    RawClient idle(d.socket());      // connected, sends nothing: not timed
+    RawClient stalled(d.socket());   // half a header, then nothing
+    RawClient trickle(d.socket());   // a byte now and then, never a whole frame
+    RawClient bystander(d.socket());
+    stalled.send_bytes(frame({0, 0, 0, 6, 1}));
+    trickle.send_bytes(frame({0, 0}));
+    const auto start = std::chrono::steady_clock::now();
+    // Meanwhile the others are served at once.
+    auto s = req(Opcode::Status, 5);
+    bystander.send(s);
+    auto ok = bystander.receive(std::chrono::milliseconds(300));
+    REQUIRE(ok.has_value());
+    CHECK(ok->msg.request_id == 5);
+    // Progress does not restart the clock: the frame must be complete within the limit.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    trickle.send_bytes(frame({0}));
+    CHECK(stalled.closed_by_peer(std::chrono::seconds(5)));
+    CHECK(trickle.closed_by_peer(std::chrono::seconds(5)));
+    const auto waited = std::chrono::steady_clock::now() - start;
+    CHECK(waited >= std::chrono::milliseconds(350));
+    CHECK(d.daemon->wait_for_log("sent part of a frame and nothing more for 400 ms; closing it",
+                                 std::chrono::seconds(2)));
+    // The idle connection and the bystander were left alone, and still work.
+    for (RawClient* c : {&idle, &bystander}) {
+        auto again = req(Opcode::Status, 6);
+        c->send(again);
+        auto r = c->receive();
+        REQUIRE(r.has_value());
+        CHECK(r->msg.request_id == 6);
+    }
+    // A frame completed in time stops the clock: a request sent in two parts is answered and the
+    // connection stays open past the limit.
+    RawClient split(d.socket());
+    auto whole = req(Opcode::Status, 7);
+    const WipingBuffer bytes = whole.finish();
+    split.send_bytes(std::span<const uint8_t>(bytes.data(), 3));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    split.send_bytes(std::span<const uint8_t>(bytes.data() + 3, bytes.size() - 3));
+    auto answered = split.receive();
+    REQUIRE(answered.has_value());
+    CHECK(answered->msg.request_id == 7);
+    CHECK_FALSE(split.closed_by_peer(std::chrono::milliseconds(700)));
+}
+
 TEST_CASE("connections beyond max_connections_per_uid are refused with BUSY", "[integration]") {
     KeysDaemon d("", "[limits]\nmax_connections_per_uid = 3\n");
     std::vector<std::unique_ptr<RawClient>> held;
