@@ -1,11 +1,15 @@
 // Integration: framing, limits and bad input on a real socket.
+#include <poll.h>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
+#include "core/crypto_backend.h"
 #include "core/error.h"
 #include "daemon_fixture.h"
+#include "test_keys.h"
 
 using namespace keychaind;
 using namespace keychaind::test;
@@ -155,6 +159,93 @@ TEST_CASE("connections beyond max_connections_per_uid are refused with BUSY", "[
     // The slot is free again once a connection closes.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     CHECK(still_serves(d.socket()));
+}
+
+TEST_CASE("2000 connections from one uid: the quota refuses the excess and the daemon stays responsive",
+          "[integration]") {
+    KeysDaemon d(nlohmann::json({{"name", "k"}, {"encodedKey", std::string(64, 'a')}}).dump(),
+                 "[limits]\nmax_connections_per_uid = 256\nmax_connections = 4096\n");
+    constexpr int kAttempts = 2000;
+    constexpr int kQuota = 256;
+    // The fixture's start-up probe has closed, and the daemon has seen it go: the quota is free.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::vector<std::unique_ptr<RawClient>> clients;
+    clients.reserve(kAttempts);
+    for (int i = 0; i < kAttempts; ++i) clients.push_back(std::make_unique<RawClient>(d.socket()));
+    // Every connection the quota refuses is told BUSY and closed; the others hear nothing yet.
+    // (Which ones are refused is the daemon's accept order: not asserted.) Wait until the daemon
+    // has answered them all (a sanitizer build takes a while), then a little longer.
+    const auto readable = [&clients] {
+        int n = 0;
+        for (auto& c : clients) {
+            pollfd p{c->fd(), POLLIN, 0};
+            n += poll(&p, 1, 0) == 1;
+        }
+        return n;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (readable() < kAttempts - kQuota && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::vector<RawClient*> accepted;
+    int busy = 0;
+    for (auto& c : clients) {
+        pollfd p{c->fd(), POLLIN, 0};
+        if (poll(&p, 1, 0) == 1) {
+            auto r = c->receive(std::chrono::seconds(5));
+            if (r && r->error_code() == uint8_t(ErrorCode::Busy) && c->closed_by_peer(std::chrono::seconds(5))) ++busy;
+        } else {
+            accepted.push_back(c.get());
+        }
+    }
+    CHECK(busy == kAttempts - kQuota);
+    CHECK(accepted.size() == static_cast<size_t>(kQuota));
+    // The connections within the quota all work.
+    for (size_t i = 0; i < accepted.size(); ++i) {
+        auto g = req(Opcode::GenerateDataKey, static_cast<uint32_t>(i));
+        g.str(Tag::Label, "k");
+        accepted[i]->send(g);
+    }
+    size_t served = 0;
+    for (size_t i = 0; i < accepted.size(); ++i) {
+        auto r = accepted[i]->receive(std::chrono::seconds(10));
+        if (r && r->error_code() == 0 && r->msg.request_id == static_cast<uint32_t>(i)) ++served;
+    }
+    CHECK(served == accepted.size());
+    clients.clear();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK(still_serves(d.socket()));
+}
+
+TEST_CASE("a client that disconnects with requests in flight costs the daemon nothing", "[integration]") {
+    const auto rsa = make_identity(KeyKind::Rsa, 2048);
+    KeysDaemon d(nlohmann::json::array({{{"name", "rsa"}, {"privateKey", rsa.key_pem_legacy}},
+                                        {{"name", "k"}, {"encodedKey", std::string(64, 'a')}}})
+                     .dump());
+    for (int round = 0; round < 20; ++round) {
+        RawClient gone(d.socket());
+        const std::vector<uint8_t> digest(32, static_cast<uint8_t>(round));
+        for (uint32_t id = 0; id < 32; ++id) {
+            auto s = req(Opcode::Sign, id);
+            s.str(Tag::Label, "rsa").u8(Tag::Algorithm, static_cast<uint8_t>(SignAlgorithm::RsaPssSha256)).bytes(Tag::Data, digest);
+            gone.send(s);
+            auto g = req(Opcode::GenerateDataKey, 1000 + id);
+            g.str(Tag::Label, "k");
+            gone.send(g);
+        }
+        // ~RawClient closes the socket with the signatures still being made.
+    }
+    // Their replies are dropped (and wiped); everyone else is served, and the daemon lives on.
+    CHECK(still_serves(d.socket()));
+    RawClient c(d.socket());
+    auto s = req(Opcode::Sign, 9);
+    s.str(Tag::Label, "rsa").u8(Tag::Algorithm, static_cast<uint8_t>(SignAlgorithm::RsaPssSha256)).bytes(Tag::Data, std::vector<uint8_t>(32, 9));
+    c.send(s);
+    auto r = c.receive(std::chrono::seconds(30));
+    REQUIRE(r.has_value());
+    CHECK(r->error_code() == 0);
+    CHECK(d.daemon->running());
+    CHECK(d.daemon->log().find("error") == std::string::npos);
 }
 
 TEST_CASE("pipelined replies carry their own request ids", "[integration]") {
