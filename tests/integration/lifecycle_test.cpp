@@ -1,6 +1,7 @@
 // Integration: start-up, memory protection, signals, reload.
 #include <signal.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -73,6 +74,39 @@ TEST_CASE("the daemon is not dumpable: /proc entries of a non-root daemon belong
     CHECK(std::stoi(uid_line) == 65534);
     CHECK(st.st_uid == 0);
     CHECK(WIFEXITED(status));
+}
+
+TEST_CASE("a crash leaves no core dump: SIGSEGV kills the daemon without one", "[integration]") {
+    // The daemon inherits an unlimited core size from here, so only its own settings (RLIMIT_CORE
+    // 0, not dumpable) can keep the kernel from writing its memory, keys included, to a core file.
+    const rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+    REQUIRE(setrlimit(RLIMIT_CORE, &unlimited) == 0);
+    KeysDaemon d(nlohmann::json({{"encodedKey", std::string(64, 'c')}}).dump());
+    const pid_t pid = d.daemon->pid();
+    std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
+    std::string line, core_line;
+    while (std::getline(limits, line))
+        if (line.rfind("Max core file size", 0) == 0) core_line = line;
+    INFO(core_line);
+    std::istringstream fields(core_line.substr(std::string("Max core file size").size()));
+    std::string soft, hard;
+    fields >> soft >> hard;
+    CHECK(soft == "0");
+    CHECK(hard == "0");
+    const std::string cwd = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/cwd");
+    const auto cores_before = std::distance(std::filesystem::directory_iterator(cwd), {});
+    const int status = d.daemon->stop(SIGSEGV);
+    REQUIRE(WIFSIGNALED(status));
+#if defined(KEYCHAIND_SANITIZED_BUILD)
+    // ASan catches the SIGSEGV, reports it and aborts (abort_on_error): still a crash.
+    CHECK((WTERMSIG(status) == SIGSEGV || WTERMSIG(status) == SIGABRT));
+#else
+    CHECK(WTERMSIG(status) == SIGSEGV);
+#endif
+    CHECK_FALSE(WCOREDUMP(status));
+    CHECK(std::distance(std::filesystem::directory_iterator(cwd), {}) == cores_before);
+    CHECK_FALSE(std::filesystem::exists(cwd + "/core"));
+    CHECK_FALSE(std::filesystem::exists(cwd + "/core." + std::to_string(pid)));
 }
 
 TEST_CASE("a non-root daemon that cannot lock memory refuses to start", "[integration]") {
