@@ -58,6 +58,11 @@ std::string device_staging_dir(const Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Before OpenSSL allocates anything (whichever backend serves, libcrypto is linked).
+    if (!keychaind::wipe_openssl_frees()) {
+        std::cerr << "keychaind: cannot make OpenSSL wipe the memory it frees (it allocated before main)\n";
+        return 1;
+    }
     CLI::App app{"keychaind: hardware-backed key service"};
     std::string config_path = "/etc/keychaind/keychaind.conf";
     bool foreground = false;

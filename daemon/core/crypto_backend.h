@@ -111,6 +111,11 @@ public:
 
 // The backend chosen at build time (CMake option KEYCHAIND_CRYPTO_BACKEND).
 const CryptoBackend& crypto_backend();
+
+// Makes OpenSSL wipe every block it frees (its key decoders leave copies of key bytes, a private
+// scalar among them, in memory they free without clearing). Must run before OpenSSL allocates
+// anything: first thing in main. False when it is too late.
+bool wipe_openssl_frees();
 // A compiled-in backend by its option value, "mbedtls" or "openssl" (both are always built, so
 // tests can run each and compare them); nullptr for any other name.
 const CryptoBackend* crypto_backend_named(std::string_view name);

@@ -10,8 +10,11 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <climits>
+#include <cstring>
 #include <string>
 
 #include "core/crypto_backend.h"
@@ -31,6 +34,28 @@ std::string openssl_error() {
     const char* reason = ERR_reason_error_string(e);
     return std::string("OpenSSL error: ") + (lib != nullptr ? lib : "unknown library") + ": " +
            (reason != nullptr ? reason : "reason " + std::to_string(ERR_GET_REASON(e)));
+}
+
+// OpenSSL's allocator, made to wipe what it frees. malloc_usable_size: the whole block, whatever
+// size was asked for. realloc moves to a new block so the old one can be wiped first.
+void wiping_free(void* p, const char*, int) {
+    if (p == nullptr) return;
+    OPENSSL_cleanse(p, malloc_usable_size(p));
+    free(p);
+}
+void* plain_malloc(size_t n, const char*, int) { return malloc(n); }
+void* wiping_realloc(void* p, size_t n, const char* file, int line) {
+    if (p == nullptr) return malloc(n);
+    if (n == 0) {
+        wiping_free(p, file, line);
+        return nullptr;
+    }
+    const size_t old = malloc_usable_size(p);
+    void* q = malloc(n);
+    if (q == nullptr) return nullptr;
+    std::memcpy(q, p, std::min(old, n));
+    wiping_free(p, file, line);
+    return q;
 }
 
 // OpenSSL's secure heap holds the private numbers of every key this backend parses (RSA d, p, q
@@ -486,6 +511,10 @@ private:
 const CryptoBackend& openssl_crypto_backend() {
     static const OsslBackend backend;
     return backend;
+}
+
+bool wipe_openssl_frees() {
+    return CRYPTO_set_mem_functions(plain_malloc, wiping_realloc, wiping_free) == 1;
 }
 
 }  // namespace keychaind
