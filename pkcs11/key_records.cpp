@@ -8,6 +8,7 @@
 namespace keychaind::pkcs11 {
 namespace {
 
+// Kinds with a PKCS#11 object here; any other (AES, Ed25519 until CKM_EDDSA exists) is skipped.
 bool is_asymmetric(uint8_t kind) {
     return kind == KC_KIND_RSA || kind == KC_KIND_EC_P256 || kind == KC_KIND_EC_P384;
 }

@@ -21,7 +21,17 @@ struct SignOptions {
     std::string out;
 };
 
-std::vector<uint8_t> digest_of(const SignOptions& o, size_t expected) {
+// Ed25519 (RFC 8032, pure) hashes inside the signature: the daemon gets the message itself, so
+// --data-file and --in both send the file's bytes unhashed, and there is no digest to give.
+std::vector<uint8_t> message_of(const SignOptions& o) {
+    if (!o.digest_hex.empty() || !o.digest_b64.empty())
+        usage_error(o.alg + " signs the message itself, not a digest: give it with --data-file or --in");
+    if (o.in.empty() == o.data_file.empty()) usage_error("give exactly one of --data-file, --in");
+    return read_file(o.in.empty() ? o.data_file : o.in, keychaind::kMaxEd25519MessageBytes);
+}
+
+std::vector<uint8_t> digest_of(const SignOptions& o, keychaind::SignAlgorithm alg, size_t expected) {
+    if (keychaind::sign_algorithm_signs_message(alg)) return message_of(o);
     const int given = !o.digest_hex.empty() + !o.digest_b64.empty() + !o.in.empty() + !o.data_file.empty();
     if (given != 1) usage_error("give exactly one of --digest-hex, --digest-b64, --in, --data-file");
     if (!o.digest_hex.empty()) {
@@ -42,9 +52,10 @@ std::vector<uint8_t> digest_of(const SignOptions& o, size_t expected) {
 
 void run_sign(const CommonOptions& common, const SignOptions& o) {
     const int alg = sign_algorithm(o.alg);
-    const size_t expected = keychaind::sign_algorithm_digest_size(static_cast<keychaind::SignAlgorithm>(alg));
-    const auto digest = digest_of(o, expected);
-    if (digest.empty()) usage_error("the digest is empty");
+    const auto sign_alg = static_cast<keychaind::SignAlgorithm>(alg);
+    const size_t expected = keychaind::sign_algorithm_digest_size(sign_alg);
+    const auto digest = digest_of(o, sign_alg, expected);
+    if (digest.empty()) usage_error(expected == 0 ? "the input is empty" : "the digest is empty");
     if (expected != 0 && digest.size() != expected)
         usage_error(o.alg + " signs a " + std::to_string(expected) + "-byte digest; got " +
                     std::to_string(digest.size()) + " bytes");
@@ -85,13 +96,16 @@ void run_decrypt(const CommonOptions& common, const DecryptOptions& o) {
 
 void add_crypto_commands(CLI::App& app, CommonOptions& common, Action& action) {
     auto so = std::make_shared<SignOptions>();
-    auto* sign = app.add_subcommand("sign", "Sign a digest with a key");
+    auto* sign = app.add_subcommand("sign", "Sign a digest (ed25519: a message) with a key");
     sign->add_option("KEY", so->key, "the key")->required();
     sign->add_option("--alg", so->alg, "algorithm: " + sign_algorithm_names())->required()->type_name("NAME");
     sign->add_option("--digest-hex", so->digest_hex, "the digest in hex")->type_name("HEX");
     sign->add_option("--digest-b64", so->digest_b64, "the digest in base64")->type_name("B64");
-    sign->add_option("--in", so->in, "a file holding the raw digest (- = stdin)")->type_name("FILE");
-    sign->add_option("--data-file", so->data_file, "a file to hash with the algorithm's hash, then sign")
+    sign->add_option("--in", so->in, "a file holding the raw digest; ed25519: the message (- = stdin)")
+        ->type_name("FILE");
+    sign->add_option("--data-file", so->data_file,
+                     "a file to hash with the algorithm's hash, then sign; ed25519: the message, "
+                     "sent unhashed (at most 16384 bytes)")
         ->type_name("FILE");
     sign->add_option("--out", so->out, "write the raw signature to FILE (default: base64 on stdout)")
         ->type_name("FILE");

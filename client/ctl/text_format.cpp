@@ -66,7 +66,7 @@ std::string printable(std::string_view text) {
 }
 
 std::string kind_name(int kind) {
-    if (kind < 1 || kind > 4) return "unknown(" + std::to_string(kind) + ")";
+    if (kind < 1 || kind > 5) return "unknown(" + std::to_string(kind) + ")";
     return std::string(keychaind::key_kind_name(static_cast<keychaind::KeyKind>(kind)));
 }
 

@@ -13,11 +13,12 @@ std::string_view key_kind_name(KeyKind k) noexcept {
         case KeyKind::Rsa: return "rsa";
         case KeyKind::EcP256: return "ec-p256";
         case KeyKind::EcP384: return "ec-p384";
+        case KeyKind::Ed25519: return "ed25519";
     }
     return "unknown";
 }
 
-bool sign_algorithm_valid(uint8_t v) noexcept { return v >= 1 && v <= 10; }
+bool sign_algorithm_valid(uint8_t v) noexcept { return v >= 1 && v <= 11; }
 bool decrypt_algorithm_valid(uint8_t v) noexcept { return v == 1 || v == 2; }
 
 std::string_view sign_algorithm_name(SignAlgorithm a) noexcept {
@@ -32,6 +33,7 @@ std::string_view sign_algorithm_name(SignAlgorithm a) noexcept {
         case SignAlgorithm::EcdsaSha384: return "ecdsa-sha384";
         case SignAlgorithm::EcdsaSha512: return "ecdsa-sha512";
         case SignAlgorithm::RsaPkcs1Raw: return "rsa-pkcs1-raw";
+        case SignAlgorithm::Ed25519: return "ed25519";
     }
     return "unknown";
 }
@@ -47,14 +49,23 @@ size_t sign_algorithm_digest_size(SignAlgorithm a) noexcept {
         case SignAlgorithm::RsaPkcs1Sha512:
         case SignAlgorithm::RsaPssSha512:
         case SignAlgorithm::EcdsaSha512: return 64;
-        case SignAlgorithm::RsaPkcs1Raw: return 0;
+        case SignAlgorithm::RsaPkcs1Raw:
+        case SignAlgorithm::Ed25519: return 0;
     }
     return 0;
 }
 
 bool sign_algorithm_is_rsa(SignAlgorithm a) noexcept {
     return a != SignAlgorithm::EcdsaSha256 && a != SignAlgorithm::EcdsaSha384 &&
-           a != SignAlgorithm::EcdsaSha512;
+           a != SignAlgorithm::EcdsaSha512 && a != SignAlgorithm::Ed25519;
+}
+
+bool sign_algorithm_signs_message(SignAlgorithm a) noexcept { return a == SignAlgorithm::Ed25519; }
+
+bool sign_algorithm_fits(SignAlgorithm a, KeyKind key) noexcept {
+    if (a == SignAlgorithm::Ed25519) return key == KeyKind::Ed25519;
+    if (sign_algorithm_is_rsa(a)) return key == KeyKind::Rsa;
+    return key == KeyKind::EcP256 || key == KeyKind::EcP384;
 }
 
 void check_sign_request(SignAlgorithm alg, KeyKind key, size_t modulus_bytes, size_t input_size) {
@@ -64,7 +75,13 @@ void check_sign_request(SignAlgorithm alg, KeyKind key, size_t modulus_bytes, si
                                                        " needs a " + std::to_string(want) +
                                                        "-byte digest, got " +
                                                        std::to_string(input_size));
-    if (sign_algorithm_is_rsa(alg) != (key == KeyKind::Rsa))
+    // An empty message is valid Ed25519 (RFC 8032 TEST 1); SIGN on the wire still needs DATA.
+    if (sign_algorithm_signs_message(alg) && input_size > kMaxEd25519MessageBytes)
+        throw KeychainError(ErrorCode::BadRequest,
+                            std::string(sign_algorithm_name(alg)) + " signs a message of at most " +
+                                std::to_string(kMaxEd25519MessageBytes) + " bytes, got " +
+                                std::to_string(input_size));
+    if (!sign_algorithm_fits(alg, key))
         throw KeychainError(ErrorCode::Unsupported, std::string(sign_algorithm_name(alg)) +
                                                         " does not fit a " +
                                                         std::string(key_kind_name(key)) + " key");

@@ -12,11 +12,13 @@
 
 namespace keychaind {
 
-enum class KeyKind : uint8_t { Aes256 = 1, Rsa = 2, EcP256 = 3, EcP384 = 4 };
+enum class KeyKind : uint8_t { Aes256 = 1, Rsa = 2, EcP256 = 3, EcP384 = 4, Ed25519 = 5 };
 std::string_view key_kind_name(KeyKind k) noexcept;
 
-// Wire values of SIGN's algorithm field; the input is always the digest (or, for
-// RsaPkcs1Raw, a caller-built DigestInfo as PKCS#11's CKM_RSA_PKCS takes it).
+// Wire values of SIGN's algorithm field; the input is the digest, except for RsaPkcs1Raw (a
+// caller-built DigestInfo as PKCS#11's CKM_RSA_PKCS takes it) and Ed25519 (RFC 8032 pure
+// Ed25519 hashes inside the signature: the input is the message itself, at most
+// kMaxEd25519MessageBytes).
 enum class SignAlgorithm : uint8_t {
     RsaPkcs1Sha256 = 1,
     RsaPkcs1Sha384 = 2,
@@ -28,25 +30,35 @@ enum class SignAlgorithm : uint8_t {
     EcdsaSha384 = 8,
     EcdsaSha512 = 9,
     RsaPkcs1Raw = 10,
+    Ed25519 = 11,
 };
+// Ed25519's message travels whole in one frame: 16 KiB leaves room in the default 64 KiB frame
+// and covers what is signed in practice (TLS 1.3 CertificateVerify input, tokens, small files).
+inline constexpr size_t kMaxEd25519MessageBytes = 16 * 1024;
 enum class DecryptAlgorithm : uint8_t { RsaOaepSha1 = 1, RsaOaepSha256 = 2 };
 
 bool sign_algorithm_valid(uint8_t v) noexcept;
 bool decrypt_algorithm_valid(uint8_t v) noexcept;
 std::string_view sign_algorithm_name(SignAlgorithm a) noexcept;
-// Digest length the algorithm expects, 0 when any length up to the key size is accepted.
+// Digest length the algorithm expects; 0 when the input is not a digest of fixed size
+// (rsa-pkcs1-raw: 1..k-11 bytes; ed25519: the message, 0..kMaxEd25519MessageBytes).
 size_t sign_algorithm_digest_size(SignAlgorithm a) noexcept;
 bool sign_algorithm_is_rsa(SignAlgorithm a) noexcept;
+// True when the input is the message itself rather than a digest or DigestInfo (ed25519).
+bool sign_algorithm_signs_message(SignAlgorithm a) noexcept;
+// True when a key of this kind can make this algorithm's signatures.
+bool sign_algorithm_fits(SignAlgorithm a, KeyKind key) noexcept;
 
 // The checks every backend makes, so that each refuses the same input with the same error.
-// Before a signature: BadRequest for a digest of the wrong size or an rsa-pkcs1-raw input outside
-// 1..k-11 bytes (k = modulus_bytes), Unsupported for an algorithm the key cannot do.
+// Before a signature: BadRequest for a digest of the wrong size, an rsa-pkcs1-raw input outside
+// 1..k-11 bytes (k = modulus_bytes) or an ed25519 message over kMaxEd25519MessageBytes,
+// Unsupported for an algorithm the key cannot do.
 void check_sign_request(SignAlgorithm alg, KeyKind key, size_t modulus_bytes, size_t input_size);
 // Before RSA-OAEP: Unsupported for a key that is not RSA, BadRequest for a ciphertext that is not
 // exactly k bytes.
 void check_decrypt_request(KeyKind key, size_t modulus_bytes, size_t ciphertext_size);
 // A parsed key the daemon does not take: RSA outside 2048-4096 bits, an EC curve other than P-256
-// and P-384 (both Unsupported).
+// and P-384, Ed25519 on a backend without it (all Unsupported).
 void check_rsa_key_bits(unsigned bits);
 [[noreturn]] void throw_unsupported_curve();
 // True when a "-----BEGIN" line is anywhere in the input: each backend then reads it as PEM.
@@ -88,13 +100,15 @@ class CryptoBackend {
 public:
     virtual ~CryptoBackend() = default;
     virtual std::string_view name() const = 0;
-    // PEM (PKCS#1, PKCS#8, SEC1) or DER. Only RSA 2048-4096 and EC P-256/P-384 are accepted;
-    // anything else throws KeychainError(Unsupported) naming what was found.
+    // PEM (PKCS#1, PKCS#8, SEC1) or DER. Only RSA 2048-4096, EC P-256/P-384 and (OpenSSL only)
+    // Ed25519 in PKCS#8 are accepted; anything else throws KeychainError(Unsupported) naming
+    // what was found.
     virtual std::unique_ptr<PrivateKey> parse_private_key(std::span<const uint8_t> pem_or_der) const = 0;
     // A PEM (or DER) certificate chain; each certificate's DER, leaf first.
     virtual std::vector<std::vector<uint8_t>> parse_certificates(std::span<const uint8_t> pem) const = 0;
     // SubjectPublicKeyInfo DER of a certificate.
     virtual std::vector<uint8_t> certificate_public_key(std::span<const uint8_t> cert_der) const = 0;
+    // `digest` is the message for ed25519; false for an algorithm the backend cannot verify.
     virtual bool verify(std::span<const uint8_t> spki_der, SignAlgorithm alg,
                         std::span<const uint8_t> digest, std::span<const uint8_t> signature) const = 0;
     virtual void random(std::span<uint8_t> out) const = 0;

@@ -5,6 +5,7 @@
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/gcm.h>
+#include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/rsa.h>
 #include <mbedtls/sha256.h>
@@ -86,19 +87,59 @@ std::vector<uint8_t> write_spki(mbedtls_pk_context* pk) {
     return {buf.end() - n, buf.end()};
 }
 
+// True for a PKCS#8 PrivateKeyInfo (or RFC 8410 OneAsymmetricKey) whose algorithm is
+// id-Ed25519 (1.3.101.112): mbedTLS 2.28 knows no such OID and would only say "unknown algorithm".
+bool is_ed25519_pkcs8_der(const unsigned char* p, size_t n) {
+    static constexpr unsigned char kEd25519Oid[] = {0x2b, 0x65, 0x70};
+    auto* q = const_cast<unsigned char*>(p);
+    const unsigned char* end = p + n;
+    size_t len = 0;
+    int version = 0;
+    mbedtls_asn1_buf oid{};
+    mbedtls_asn1_buf params{};
+    return mbedtls_asn1_get_tag(&q, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) == 0 &&
+           mbedtls_asn1_get_int(&q, end, &version) == 0 &&
+           mbedtls_asn1_get_alg(&q, end, &oid, &params) == 0 && oid.len == sizeof kEd25519Oid &&
+           std::memcmp(oid.p, kEd25519Oid, sizeof kEd25519Oid) == 0;
+}
+
+// The same for PEM input: the first "PRIVATE KEY" block, decoded into mbedTLS's buffer, which
+// mbedtls_pem_free zeroizes. `z` is NUL-terminated.
+bool is_ed25519_pkcs8_pem(const SecretBytes& z) {
+    mbedtls_pem_context pem;
+    mbedtls_pem_init(&pem);
+    size_t used = 0;
+    const bool ed25519 =
+        mbedtls_pem_read_buffer(&pem, "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----",
+                                z.data(), nullptr, 0, &used) == 0 &&
+        is_ed25519_pkcs8_der(pem.buf, pem.buflen);
+    mbedtls_pem_free(&pem);
+    return ed25519;
+}
+
+[[noreturn]] void throw_no_ed25519() {
+    throw KeychainError(ErrorCode::Unsupported,
+                        "Ed25519 key: the mbedtls backend has no Ed25519 (mbedTLS 2.28); "
+                        "build keychaind with KEYCHAIND_CRYPTO_BACKEND=openssl for Ed25519 keys");
+}
+
 class MbedPrivateKey final : public PrivateKey {
 public:
     explicit MbedPrivateKey(std::span<const uint8_t> input) {
         mbedtls_pk_init(&pk_);
         int rc;
+        bool ed25519 = false;
         if (looks_like_pem(input)) {
             SecretBytes z = nul_terminated(input);
             rc = mbedtls_pk_parse_key(&pk_, z.data(), z.size(), nullptr, 0);
+            ed25519 = rc != 0 && is_ed25519_pkcs8_pem(z);
         } else {
             rc = mbedtls_pk_parse_key(&pk_, input.data(), input.size(), nullptr, 0);
+            ed25519 = rc != 0 && is_ed25519_pkcs8_der(input.data(), input.size());
         }
         if (rc != 0) {
             mbedtls_pk_free(&pk_);
+            if (ed25519) throw_no_ed25519();
             throw KeychainError(ErrorCode::BadRequest,
                                 "private key does not parse as PEM/DER PKCS#1, PKCS#8 or SEC1 "
                                 "(unencrypted) (" + mbed_error(rc) + ")");
@@ -294,6 +335,8 @@ public:
     bool verify(std::span<const uint8_t> spki, SignAlgorithm alg, std::span<const uint8_t> digest,
                 std::span<const uint8_t> sig) const override {
         // With a hash named, mbedTLS reads that hash's length from the digest, whatever its size.
+        // No Ed25519 in mbedTLS 2.28 (its SPKI does not parse either): never a valid signature.
+        if (alg == SignAlgorithm::Ed25519) return false;
         const size_t want = sign_algorithm_digest_size(alg);
         if (want != 0 && digest.size() != want) return false;
         PkHolder h;

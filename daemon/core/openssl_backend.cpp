@@ -59,7 +59,10 @@ void* wiping_realloc(void* p, size_t n, const char* file, int line) {
 }
 
 // OpenSSL's secure heap holds the private numbers of every key this backend parses (RSA d, p, q
-// and the CRT values, the EC scalar), the DER that PEM decoding yields, and ECDSA nonces: pages
+// and the CRT values, the EC scalar, the 32-byte Ed25519 seed: OpenSSL 3's ECX keys take their
+// private part from OPENSSL_secure_zalloc and free it with OPENSSL_secure_clear_free; the
+// expanded secret scalar is derived on the stack at each signature and cleansed), the DER that
+// PEM decoding yields, and ECDSA nonces: pages
 // with guard pages either side, mlocked, MADV_DONTDUMP, wiped on free. mbedTLS's copies rely on
 // the daemon's mlockall and PR_SET_DUMPABLE alone; the secure heap also keeps these numbers out
 // of the ordinary heap, where an over-read anywhere in the process (Heartbleed's kind) could
@@ -237,6 +240,8 @@ KeyShape classify(EVP_PKEY* pkey) {
         check_rsa_key_bits(bits);
         return {KeyKind::Rsa, bits};
     }
+    // Ed25519 has one size; 256 is the key's bit length as RFC 8032 and OpenSSL count it.
+    if (EVP_PKEY_is_a(pkey, "ED25519")) return {KeyKind::Ed25519, 256};
     if (EVP_PKEY_is_a(pkey, "EC")) {
         char group[80];
         size_t len = 0;
@@ -271,6 +276,7 @@ public:
 
     std::vector<uint8_t> sign(SignAlgorithm alg, std::span<const uint8_t> digest) const override {
         check_sign_request(alg, kind_, modulus_bytes_, digest.size());
+        if (kind_ == KeyKind::Ed25519) return sign_ed25519(digest);
         const ossl::PkeyCtx ctx = operation_context(pkey_.get());
         const char* what = kind_ == KeyKind::Rsa ? "RSA sign failed: " : "ECDSA sign failed: ";
         size_t len = 0;
@@ -305,6 +311,22 @@ public:
     }
 
 private:
+    // Pure Ed25519 (RFC 8032): no digest is named and the whole message goes in one call, as
+    // EVP_DigestSign requires for it. A context per call, as for the other keys.
+    std::vector<uint8_t> sign_ed25519(std::span<const uint8_t> message) const {
+        const ossl::MdCtx ctx(EVP_MD_CTX_new());
+        size_t len = 0;
+        if (!ctx || EVP_DigestSignInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, pkey_.get(),
+                                          nullptr) != 1 ||
+            EVP_DigestSign(ctx.get(), nullptr, &len, message.data(), message.size()) != 1)
+            throw KeychainError(ErrorCode::Internal, "Ed25519 sign failed: " + openssl_error());
+        std::vector<uint8_t> sig(len);
+        if (EVP_DigestSign(ctx.get(), sig.data(), &len, message.data(), message.size()) != 1)
+            throw KeychainError(ErrorCode::Internal, "Ed25519 sign failed: " + openssl_error());
+        sig.resize(len);
+        return sig;
+    }
+
     ossl::Pkey pkey_;  // parsed once; read-only after construction, so signers may share it
     KeyKind kind_ = KeyKind::Rsa;
     unsigned bits_ = 0;
@@ -399,6 +421,9 @@ public:
             ERR_clear_error();
             return false;
         }
+        if (alg == SignAlgorithm::Ed25519 || EVP_PKEY_is_a(pub.get(), "ED25519") == 1)
+            return alg == SignAlgorithm::Ed25519 && EVP_PKEY_is_a(pub.get(), "ED25519") == 1 &&
+                   verify_ed25519(pub.get(), digest, sig);
         const bool rsa_key = EVP_PKEY_is_a(pub.get(), "RSA") == 1;
         if (rsa_key != sign_algorithm_is_rsa(alg) || (!rsa_key && !EVP_PKEY_is_a(pub.get(), "EC")))
             return false;
@@ -484,6 +509,20 @@ public:
     }
 
 private:
+    // `message` is the whole signed message (pure Ed25519). RFC 8032 signatures are 64 bytes.
+    static bool verify_ed25519(EVP_PKEY* pub, std::span<const uint8_t> message,
+                               std::span<const uint8_t> sig) {
+        if (sig.size() != 64) return false;
+        const ossl::MdCtx ctx(EVP_MD_CTX_new());
+        const bool ok = ctx &&
+                        EVP_DigestVerifyInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, pub,
+                                                nullptr) == 1 &&
+                        EVP_DigestVerify(ctx.get(), sig.data(), sig.size(), message.data(),
+                                         message.size()) == 1;
+        ERR_clear_error();
+        return ok;
+    }
+
     // One certificate from the start of `der`; `used` (when given) gets the bytes it took.
     static ossl::X509Cert decode_certificate(std::span<const uint8_t> der, size_t* used) {
         if (der.size() > LONG_MAX) return {};

@@ -64,9 +64,9 @@ WipingBuffer Operations::sign(const wire::Message& req, const Caller& caller) {
     require_unlocked();
     const auto alg = req.get_u8(Tag::Algorithm);
     if (!alg || !sign_algorithm_valid(*alg))
-        throw KeychainError(ErrorCode::BadRequest, "SIGN needs ALGORITHM 1..10");
+        throw KeychainError(ErrorCode::BadRequest, "SIGN needs ALGORITHM 1..11");
     const auto digest = req.get(Tag::Data);
-    if (!digest || digest->empty()) throw KeychainError(ErrorCode::BadRequest, "SIGN needs DATA (the digest)");
+    if (!digest || digest->empty()) throw KeychainError(ErrorCode::BadRequest, "SIGN needs DATA (the digest; for ed25519 the message)");
     const auto key = authorized_key(caller, Opcode::Sign, selector_from(req, Tag::KeyId, Tag::Label));
     if (!(key->usages() & kUsageSign) || key->private_key() == nullptr)
         throw KeychainError(ErrorCode::Unsupported, "key " + key->id().hex() + " cannot sign");

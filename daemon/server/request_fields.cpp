@@ -83,7 +83,8 @@ Lane Operations::lane_of(Opcode op, const wire::Message& req) {
     switch (op) {
         case Opcode::Sign: {
             const auto alg = req.get_u8(Tag::Algorithm);
-            // An invalid algorithm is refused at once by sign(): any lane will do.
+            // An invalid algorithm is refused at once by sign(): any lane will do. ECDSA and
+            // Ed25519 take tens of microseconds; only RSA's private exponent is slow.
             return alg && sign_algorithm_valid(*alg) && sign_algorithm_is_rsa(static_cast<SignAlgorithm>(*alg))
                        ? Lane::Slow
                        : Lane::Quick;

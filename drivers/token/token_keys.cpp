@@ -79,7 +79,8 @@ std::vector<uint8_t> TokenPrivateKey::sign(SignAlgorithm alg, std::span<const ui
                                                        std::to_string(want) + "-byte digest, got " +
                                                        std::to_string(digest.size()));
     const bool rsa = pub_.kind == KeyKind::Rsa;
-    if (sign_algorithm_is_rsa(alg) != rsa)
+    // Token keys are RSA or EC (no CKM_EDDSA here): ed25519 never fits one.
+    if (!sign_algorithm_fits(alg, pub_.kind))
         throw KeychainError(ErrorCode::Unsupported, std::string(sign_algorithm_name(alg)) + " does not fit a " +
                                                         std::string(key_kind_name(pub_.kind)) + " key");
     const size_t expected = signature_size();

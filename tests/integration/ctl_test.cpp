@@ -6,6 +6,9 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/sha512.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -544,4 +547,95 @@ TEST_CASE("keychainctl provide, lock and unlock (admin)", "[integration]") {
     CHECK(unlock.exit_code == 0);
     CHECK(ctl({"gen-datakey", "stdin-key", "--out-wrapped", work.file("u.kcw"), "--socket", s}).exit_code == 0);
     CHECK(hex(read_file_bytes(work.file("u.kcw")).data() + 4, 16) == id);
+}
+
+namespace {
+
+// An Ed25519 key as `openssl genpkey -algorithm ed25519` writes it, and its SPKI.
+std::pair<std::string, Bytes> new_ed25519_key() {
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"),
+                                                              EVP_PKEY_free);
+    REQUIRE(pkey != nullptr);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+    REQUIRE(PEM_write_bio_PrivateKey(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1);
+    char* text = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &text);
+    Bytes spki(static_cast<size_t>(i2d_PUBKEY(pkey.get(), nullptr)));
+    unsigned char* p = spki.data();
+    REQUIRE(i2d_PUBKEY(pkey.get(), &p) == static_cast<int>(spki.size()));
+    return {std::string(text, static_cast<size_t>(n)), spki};
+}
+
+// With OpenSSL's EVP directly, not through keychaind's backend.
+bool ed25519_signature_verifies(const Bytes& spki, const Bytes& message, const Bytes& sig) {
+    const unsigned char* p = spki.data();
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pub(d2i_PUBKEY(nullptr, &p, static_cast<long>(spki.size())),
+                                                             EVP_PKEY_free);
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    return pub && EVP_DigestVerifyInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, pub.get(), nullptr) == 1 &&
+           EVP_DigestVerify(ctx.get(), sig.data(), sig.size(), message.data(), message.size()) == 1;
+}
+
+}  // namespace
+
+TEST_CASE("keychainctl sign --alg ed25519 sends the message itself, from --data-file or --in",
+          "[integration][ed25519]") {
+    const auto [pem, spki] = new_ed25519_key();
+    nlohmann::json j = nlohmann::json::array({{{"name", "ed"}, {"privateKey", pem}}});
+    KeysDaemon d(j.dump());
+    auto status = request(d.socket(), req(keychaind::wire::Opcode::Status));
+    const auto backend = status.msg.get_string(keychaind::wire::Tag::Backend).value_or("");
+    INFO("daemon backend " << backend);
+    TempDir work("keychainctl-test");
+    const std::string s = d.socket();
+    const std::string text = "a release manifest, signed whole: Ed25519 hashes inside the signature\n";
+    const Bytes message(text.begin(), text.end());
+    const std::string msg_file = work.file("manifest.txt");
+    write_file_bytes(msg_file, message);
+
+    // Refused before the daemon is asked, whatever its backend.
+    CHECK(ctl({"sign", "ed", "--alg", "ed25519", "--digest-hex", "00112233", "--socket", s}).exit_code == 1);
+    CHECK(ctl({"sign", "ed", "--alg", "ed25519", "--socket", s}).exit_code == 1);
+    const std::string big_file = work.file("big.bin");
+    write_file_bytes(big_file, Bytes(16 * 1024 + 1, 0x61));
+    const auto big = ctl({"sign", "ed", "--alg", "ed25519", "--data-file", big_file, "--socket", s});
+    CHECK(big.exit_code == 5);
+    CHECK(big.err.find("16384") != std::string::npos);
+
+    if (backend.rfind("mbedtls", 0) == 0) {
+        // KEYCHAIND_CRYPTO_BACKEND=mbedtls refuses the key: there is nothing to sign with.
+        CHECK(ctl({"sign", "ed", "--alg", "ed25519", "--data-file", msg_file, "--socket", s}).exit_code == 3);
+        return;
+    }
+    const auto r = ctl({"sign", "ed", "--alg", "ed25519", "--data-file", msg_file, "--socket", s});
+    INFO(r.describe);
+    REQUIRE(r.exit_code == 0);
+    const Bytes sig = unbase64(r.out);
+    CHECK(sig.size() == 64);
+    CHECK(ed25519_signature_verifies(spki, message, sig));
+    CHECK_FALSE(ed25519_signature_verifies(spki, Bytes(message.begin() + 1, message.end()), sig));
+
+    RunOptions from_stdin = env_socket(s);
+    from_stdin.stdin_data = text;
+    const auto piped = ctl({"sign", "ed", "--alg", "ed25519", "--in", "-", "--json"}, from_stdin);
+    INFO(piped.describe);
+    REQUIRE(piped.exit_code == 0);
+    const auto pj = nlohmann::json::parse(piped.out);
+    CHECK(pj.at("algorithm") == "ed25519");
+    CHECK(unbase64(pj.at("signature").get<std::string>()) == sig);  // deterministic
+
+    // The key is not ECDSA's: the daemon answers UNSUPPORTED.
+    CHECK(ctl({"sign", "ed", "--alg", "ecdsa-sha256", "--data-file", msg_file, "--socket", s}).exit_code == 3);
+
+    // docs/client.md's example: the openssl command verifies what keychainctl signed.
+    const std::string sig_file = work.file("manifest.sig");
+    const std::string pub_file = work.file("ed.pub.pem");
+    REQUIRE(ctl({"sign", "ed", "--alg", "ed25519", "--data-file", msg_file, "--out", sig_file, "--socket", s})
+                .exit_code == 0);
+    REQUIRE(ctl({"public", "ed", "--out-key", pub_file, "--socket", s}).exit_code == 0);
+    const auto verified = run("openssl", {"pkeyutl", "-verify", "-pubin", "-inkey", pub_file, "-rawin", "-in",
+                                          msg_file, "-sigfile", sig_file});
+    INFO(verified.describe);
+    CHECK(verified.exit_code == 0);
+    CHECK(verified.out.find("Signature Verified Successfully") != std::string::npos);
 }

@@ -40,7 +40,8 @@ enum {
     KC_ERR_NOMEM = 104     /* out of memory */
 };
 
-/* SIGN algorithms: the input is the digest (rsa-pkcs1-raw: a caller-built DigestInfo). */
+/* SIGN algorithms: the input is the digest (rsa-pkcs1-raw: a caller-built DigestInfo; ed25519:
+ * the message itself). */
 enum {
     KC_SIGN_RSA_PKCS1_SHA256 = 1,
     KC_SIGN_RSA_PKCS1_SHA384 = 2,
@@ -51,14 +52,15 @@ enum {
     KC_SIGN_ECDSA_SHA256 = 7,
     KC_SIGN_ECDSA_SHA384 = 8,
     KC_SIGN_ECDSA_SHA512 = 9,
-    KC_SIGN_RSA_PKCS1_RAW = 10
+    KC_SIGN_RSA_PKCS1_RAW = 10,
+    KC_SIGN_ED25519 = 11 /* RFC 8032 pure Ed25519: the data is the message (1..16384 bytes) */
 };
 
 /* DECRYPT algorithms (MGF1 with the same hash, empty label). */
 enum { KC_DECRYPT_RSA_OAEP_SHA1 = 1, KC_DECRYPT_RSA_OAEP_SHA256 = 2 };
 
 /* Key kinds and usage bits, as on the wire. */
-enum { KC_KIND_AES256 = 1, KC_KIND_RSA = 2, KC_KIND_EC_P256 = 3, KC_KIND_EC_P384 = 4 };
+enum { KC_KIND_AES256 = 1, KC_KIND_RSA = 2, KC_KIND_EC_P256 = 3, KC_KIND_EC_P384 = 4, KC_KIND_ED25519 = 5 };
 enum { KC_USAGE_SIGN = 1, KC_USAGE_DECRYPT = 2, KC_USAGE_WRAP = 4 };
 
 /* Event types of a subscription. */
