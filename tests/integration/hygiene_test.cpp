@@ -68,6 +68,8 @@ std::vector<std::string> find_in_memory(pid_t pid, const std::vector<Needle>& ne
         const auto dash = range.find('-');
         const uint64_t start = std::stoull(range.substr(0, dash), nullptr, 16);
         const uint64_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
+        // The daemon's memory is a few MiB; a mapping past 1 GiB is a reservation, not data.
+        if (end - start > (uint64_t{1} << 30)) continue;
         std::vector<uint8_t> data(end - start);
         const ssize_t got = pread(mem, data.data(), data.size(), static_cast<off_t>(start));
         if (got <= 0) continue;
@@ -98,6 +100,12 @@ Bytes ec_private_scalar(const TestIdentity& id) {
 }  // namespace
 
 TEST_CASE("after FORGET a key's bytes are nowhere in the daemon's memory", "[integration][hygiene]") {
+#if defined(KEYCHAIND_SANITIZED_BUILD)
+    // ASan's heap lives in terabyte-sized reservations and keeps freed blocks in quarantine: the
+    // scan means something only for the daemon as shipped, which the plain build tests.
+    WARN("skipped in the sanitizer build");
+    return;
+#endif
     const TestIdentity ec = make_identity(KeyKind::EcP256);
     Bytes kek(32);
     REQUIRE(random_bytes(nullptr, kek.data(), kek.size()) == 0);
