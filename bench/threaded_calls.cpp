@@ -10,7 +10,7 @@ namespace keychaind::bench {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-struct ThreadResult {
+struct CallerThreadResult {
     LatencySamples samples;
     uint64_t errors = 0;
     std::exception_ptr failure;
@@ -28,13 +28,13 @@ Summary run_threads(int threads, const CallerFactory& make_caller, const Timing&
                                           std::chrono::duration<double>(timing.warmup_s));
     const auto window_end = window_start + std::chrono::duration_cast<Clock::duration>(
                                                std::chrono::duration<double>(timing.seconds));
-    std::vector<ThreadResult> results(static_cast<size_t>(threads));
+    std::vector<CallerThreadResult> results(static_cast<size_t>(threads));
     CpuWindow cpu(server_pid);
     {
         std::vector<std::jthread> running;
         for (int t = 0; t < threads; ++t)
             running.emplace_back([&, t] {
-                ThreadResult& r = results[static_cast<size_t>(t)];
+                CallerThreadResult& r = results[static_cast<size_t>(t)];
                 Caller& c = *callers[static_cast<size_t>(t)];
                 try {
                     std::this_thread::sleep_until(start);
