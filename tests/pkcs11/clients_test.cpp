@@ -46,6 +46,24 @@ SoftToken::Options localhost_token() {
     return o;
 }
 
+// `p11tool --list-all` of the module's token: `objects` objects, and for each label a private
+// key, a public key and a certificate.
+ToolResult p11tool_list_all(const ToolEnvironment& env, long objects,
+                            const std::vector<std::string>& labels) {
+    ToolResult r =
+        run_tool({"p11tool", "--provider", env.module, "--list-all", "pkcs11:token=keychaind"});
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    const std::regex object_line("(^|\n)Object [0-9]+:");
+    CHECK(std::distance(std::sregex_iterator(r.output.begin(), r.output.end(), object_line),
+                        std::sregex_iterator()) == objects);
+    for (const std::string& label : labels) {
+        for (const char* type : {"private", "public", "cert"})
+            CHECK(r.output.find("object=" + label + ";type=" + type) != std::string::npos);
+    }
+    return r;
+}
+
 // A key pkcs11-tool signs with (`--sign --id`), verified with mbedTLS.
 struct SignCase {
     const TestIdentity* id;
@@ -147,18 +165,8 @@ TEST_CASE("p11tool --list-all shows every key, public key and certificate") {
     REQUIRE(tokens.exit_code == 0);
     CHECK(tokens.output.find("Label: keychaind") != std::string::npos);
 
-    const ToolResult r =
-        run_tool({"p11tool", "--provider", env.module, "--list-all", "pkcs11:token=keychaind"});
+    const ToolResult r = p11tool_list_all(env, 10, {"web-ec", "web-rsa", "web-chain"});
     INFO(r.output);
-    REQUIRE(r.exit_code == 0);
-    const std::regex object_line("(^|\n)Object [0-9]+:");
-    CHECK(std::distance(std::sregex_iterator(r.output.begin(), r.output.end(), object_line),
-                        std::sregex_iterator()) == 10);
-    for (const char* label : {"web-ec", "web-rsa", "web-chain"}) {
-        for (const char* type : {"private", "public", "cert"})
-            CHECK(r.output.find(std::string("object=") + label + ";type=" + type) !=
-                  std::string::npos);
-    }
     CHECK(r.output.find("object=web-chain%20chain%201;type=cert") != std::string::npos);
     CHECK(occurrences(r.output, "Type: Private key (EC/ECDSA-SECP256R1)") == 1);
     CHECK(occurrences(r.output, "Type: Private key (EC/ECDSA-SECP384R1)") == 1);
@@ -215,20 +223,10 @@ TEST_CASE("a SoftHSM2 token's keys behind the daemon: p11tool and pkcs11-tool li
     SoftToken token(localhost_token());
     ToolEnvironment env(token);
 
-    const ToolResult r =
-        run_tool({"p11tool", "--provider", env.module, "--list-all", "pkcs11:token=keychaind"});
-    INFO(r.output);
-    REQUIRE(r.exit_code == 0);
-    const std::regex object_line("(^|\n)Object [0-9]+:");
     // A private key, its public key and its certificate for each key pair; the token's AES key
     // has no object here.
-    CHECK(std::distance(std::sregex_iterator(r.output.begin(), r.output.end(), object_line),
-                        std::sregex_iterator()) == 6);
-    for (const char* label : {SoftToken::kEcLabel, SoftToken::kRsaLabel}) {
-        for (const char* type : {"private", "public", "cert"})
-            CHECK(r.output.find(std::string("object=") + label + ";type=" + type) !=
-                  std::string::npos);
-    }
+    const ToolResult r = p11tool_list_all(env, 6, {SoftToken::kEcLabel, SoftToken::kRsaLabel});
+    INFO(r.output);
     CHECK(occurrences(r.output, "Type: Private key (EC/ECDSA-SECP256R1)") == 1);
     CHECK(occurrences(r.output, "Type: Private key (RSA-2048)") == 1);
     CHECK(occurrences(r.output, "Type: X.509 Certificate") == 2);
