@@ -32,10 +32,12 @@ void KeyLedger::stop() {
     // Grouped by token, so each key's reason names its own token.
     std::map<std::string, std::set<std::string>> by_token;
     for (const auto& [location, token] : added_) by_token[token].insert(location);
-    for (const auto& [token, locations] : by_token)
+    for (const auto& entry : by_token) {
+        const auto& locations = entry.second;
         keychain_->detach_origins(
             [&](const KeyOrigin& o) { return o.kind == kOriginKind && locations.count(o.location) != 0; },
-            AbsentReason{ErrorCode::TokenError, "token \"" + token + "\" is being reopened"});
+            AbsentReason{ErrorCode::TokenError, "token \"" + entry.first + "\" is being reopened"});
+    }
     added_.clear();
 }
 
