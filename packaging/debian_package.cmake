@@ -23,6 +23,7 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd")
 # udev delivers the USB sticks; p11-kit's tools list the PKCS#11 module.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "udev, p11-kit")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    ${CMAKE_CURRENT_SOURCE_DIR}/debian/conffiles
     ${CMAKE_CURRENT_SOURCE_DIR}/debian/postinst
     ${CMAKE_CURRENT_SOURCE_DIR}/debian/prerm
     ${CMAKE_CURRENT_SOURCE_DIR}/debian/postrm)
