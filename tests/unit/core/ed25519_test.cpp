@@ -136,7 +136,9 @@ TEST_CASE("a key as `openssl genpkey -algorithm ed25519` writes it signs what Op
     std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
     REQUIRE(PEM_write_bio_PrivateKey(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1);
     char* text = nullptr;
-    const std::string pem(text, static_cast<size_t>(BIO_get_mem_data(bio.get(), &text)));
+    // Two statements: the order in which a call's arguments are evaluated is unspecified.
+    const auto text_len = static_cast<size_t>(BIO_get_mem_data(bio.get(), &text));
+    const std::string pem(text, text_len);
     REQUIRE(pem.find("-----BEGIN PRIVATE KEY-----") != std::string::npos);
 
     const auto key = backend.parse_private_key(core_test::as_bytes(pem));
