@@ -1,0 +1,1 @@
+// Compiles nothing: the owner of the test executables' shared precompiled header.
