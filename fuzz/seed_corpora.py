@@ -158,8 +158,10 @@ def toml_blocks(path):
     return re.findall(r"```toml\n(.*?)```", text, re.S)
 
 def text_seeds():
-    for i, block in enumerate(toml_blocks(os.path.join(ROOT, "docs/config.md"))):
+    blocks = toml_blocks(os.path.join(ROOT, "docs/config.md"))
+    for i, block in enumerate(blocks):
         put("config", f"docs-config-{i}", block)
+    put("config", "docs-config-all", "".join(blocks))  # each block is its own sections
     for i, block in enumerate(toml_blocks(os.path.join(ROOT, "docs/policy.md"))):
         put("policy", f"docs-policy-{i}", block)
     put("config", "demo", open(os.path.join(ROOT, "examples/demo/keychaind.conf")).read())
