@@ -5,6 +5,16 @@
 
 namespace keychaind::pkcs11 {
 
+std::string template_problem(const CK_ATTRIBUTE* tmpl, CK_ULONG count, bool search) {
+    if (count > kMaxTemplateAttributes) return "a template of " + std::to_string(count) + " attributes";
+    if (count > 0 && tmpl == nullptr) return "pTemplate is NULL";
+    if (search)
+        for (CK_ULONG i = 0; i < count; ++i)
+            if (tmpl[i].pValue == nullptr && tmpl[i].ulValueLen != 0)
+                return "template entry " + std::to_string(i) + " has a length but no value";
+    return {};
+}
+
 void AttributeSet::put(CK_ATTRIBUTE_TYPE type, std::vector<uint8_t> value, bool sensitive) {
     for (Entry& e : entries_) {
         if (e.type == type) {

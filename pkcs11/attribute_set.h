@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -13,6 +14,11 @@ namespace keychaind::pkcs11 {
 // Templates longer than this are refused (CKR_ARGUMENTS_BAD): no object has more attributes,
 // and the count bounds how far the module reads the caller's array.
 inline constexpr CK_ULONG kMaxTemplateAttributes = 1024;
+
+// What is wrong with a caller's template before any of it is read (C_FindObjectsInit with
+// `search`, C_GetAttributeValue without): too many entries, a NULL array, or (search only) a NULL
+// value with a length. Empty when nothing is; the caller answers CKR_ARGUMENTS_BAD otherwise.
+std::string template_problem(const CK_ATTRIBUTE* tmpl, CK_ULONG count, bool search);
 
 class AttributeSet {
   public:

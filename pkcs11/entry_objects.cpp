@@ -12,11 +12,9 @@ using namespace keychaind::pkcs11;
 
 namespace {
 
-void check_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count) {
-    if (count > kMaxTemplateAttributes)
-        throw Pkcs11Error(CKR_ARGUMENTS_BAD,
-                          "a template of " + std::to_string(count) + " attributes");
-    if (count > 0 && tmpl == nullptr) throw Pkcs11Error(CKR_ARGUMENTS_BAD, "pTemplate is NULL");
+void check_template(const CK_ATTRIBUTE* tmpl, CK_ULONG count, bool search) {
+    const std::string problem = template_problem(tmpl, count, search);
+    if (!problem.empty()) throw Pkcs11Error(CKR_ARGUMENTS_BAD, problem);
 }
 
 // LIST_KEYS (and GET_PUBLIC for keys new to the module), then the table is rebuilt. The module
@@ -61,10 +59,7 @@ const TokenObject& object_of(ModuleState& st, CK_OBJECT_HANDLE handle) {
 KEYCHAIND_P11_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
                                              CK_ULONG ulCount) {
     return guarded("C_FindObjectsInit", [&] {
-        check_template(pTemplate, ulCount);
-        for (CK_ULONG i = 0; i < ulCount; ++i)
-            if (pTemplate[i].pValue == nullptr && pTemplate[i].ulValueLen != 0)
-                return CKR_ARGUMENTS_BAD;
+        check_template(pTemplate, ulCount, true);
         {
             StateGuard g = lock_initialized();
             if (g->sessions.get(hSession).find) return CKR_OPERATION_ACTIVE;
@@ -109,7 +104,7 @@ KEYCHAIND_P11_EXPORT CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession) {
 KEYCHAIND_P11_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
                                                CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount) {
     return guarded("C_GetAttributeValue", [&] {
-        check_template(pTemplate, ulCount);
+        check_template(pTemplate, ulCount, false);
         StateGuard g = lock_initialized();
         g->sessions.get(hSession);
         return object_of(*g, hObject).attributes.read_into(pTemplate, ulCount);

@@ -25,8 +25,21 @@ int hex_value(char c) {
     return -1;
 }
 
-// Builds the record; nullptr (and a debug line) when the daemon's data does not make sense.
-std::shared_ptr<const KeyRecord> make_record(const ListedKey& listed, PublicKeyAnswer answer) {
+}  // namespace
+
+std::vector<uint8_t> bytes_from_hex(const std::string& hex) {
+    if (hex.empty() || hex.size() % 2 != 0) return {};
+    std::vector<uint8_t> out(hex.size() / 2);
+    for (size_t i = 0; i < out.size(); ++i) {
+        const int hi = hex_value(hex[2 * i]);
+        const int lo = hex_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) return {};
+        out[i] = static_cast<uint8_t>(hi << 4 | lo);
+    }
+    return out;
+}
+
+std::shared_ptr<const KeyRecord> make_key_record(const ListedKey& listed, PublicKeyAnswer answer) {
     auto r = std::make_shared<KeyRecord>();
     r->listed = listed;
     r->id = bytes_from_hex(listed.id_hex);
@@ -58,20 +71,6 @@ std::shared_ptr<const KeyRecord> make_record(const ListedKey& listed, PublicKeyA
     return r;
 }
 
-}  // namespace
-
-std::vector<uint8_t> bytes_from_hex(const std::string& hex) {
-    if (hex.empty() || hex.size() % 2 != 0) return {};
-    std::vector<uint8_t> out(hex.size() / 2);
-    for (size_t i = 0; i < out.size(); ++i) {
-        const int hi = hex_value(hex[2 * i]);
-        const int lo = hex_value(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) return {};
-        out[i] = static_cast<uint8_t>(hi << 4 | lo);
-    }
-    return out;
-}
-
 KeyRecords fetch_key_records(DaemonLink& link, const KeyRecords& known) {
     std::unordered_map<std::string, std::shared_ptr<const KeyRecord>> by_id;
     for (const auto& k : known) by_id.emplace(k->listed.id_hex, k);
@@ -84,7 +83,7 @@ KeyRecords fetch_key_records(DaemonLink& link, const KeyRecords& known) {
             record = it->second;
         if (!record) {
             try {
-                record = make_record(listed, link.get_public(listed.id_hex));
+                record = make_key_record(listed, link.get_public(listed.id_hex));
             } catch (const DaemonError& e) {
                 if (!e.key_gone() && e.code() != KC_ERR_DENIED && e.code() != KC_ERR_UNSUPPORTED)
                     throw;

@@ -29,6 +29,11 @@ using KeyRecords = std::vector<std::shared_ptr<const KeyRecord>>;
 // out; any other daemon failure throws DaemonError.
 KeyRecords fetch_key_records(DaemonLink& link, const KeyRecords& known);
 
+// The record of one listed key from GET_PUBLIC's answer; nullptr (and a debug line) when the
+// daemon's data does not make sense (an id that is not hex, an SPKI that does not parse or is not
+// of the listed kind). A certificate that does not parse is left out.
+std::shared_ptr<const KeyRecord> make_key_record(const ListedKey& listed, PublicKeyAnswer answer);
+
 // Hex digits -> bytes; empty for anything that is not an even count of hex digits.
 std::vector<uint8_t> bytes_from_hex(const std::string& hex);
 

@@ -6,7 +6,11 @@
 #include <p11-kit/uri.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <set>
 #include <toml++/toml.h>
@@ -234,13 +238,21 @@ const std::vector<std::string>& supported_device_filesystems() {
 }
 
 Config load_config(const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::string text;
+    if (in) text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in.is_open() || in.bad()) throw ConfigError(file + ": cannot be read: " + std::strerror(errno));
+    return parse_config(text, file);
+}
+
+Config parse_config(std::string_view text, const std::string& file) {
     Config c;
     c.path = file;
     const std::string base = fs::absolute(fs::path(file)).parent_path().string();
     Reader r(file, base);
     toml::table root;
     try {
-        root = toml::parse_file(file);
+        root = toml::parse(text, file);
     } catch (const toml::parse_error& e) {
         const auto line = e.source().begin.line;
         throw ConfigError(file + (line ? ":" + std::to_string(line) : std::string()) + ": " +

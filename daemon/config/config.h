@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "audit/audit_log.h"
@@ -110,5 +111,7 @@ public:
 // Reads and validates a config file. Relative paths inside it are taken relative to the file's
 // directory. Throws ConfigError.
 Config load_config(const std::string& path);
+// The same from the file's text; `path` names it in errors and is the base of relative paths.
+Config parse_config(std::string_view text, const std::string& path);
 
 }  // namespace keychaind

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/crypto_backend.h"
@@ -18,6 +19,10 @@ enum Usage : uint8_t { kUsageSign = 1, kUsageDecrypt = 2, kUsageWrap = 4 };  // 
 std::string usages_text(uint8_t usages);
 
 using SystemTime = std::chrono::system_clock::time_point;
+// The latest expiry a key may have, 2199-12-31T23:59:59Z: system_clock counts nanoseconds in 64
+// bits (to 2262), and a later time would overflow it. Absent expiry means none.
+inline constexpr std::chrono::seconds kLatestExpiry{7258118399};
+inline constexpr std::string_view kLatestExpiryText = "2199-12-31T23:59:59Z";
 
 // Where a key came from. `tethered` keys go when the last tethered origin goes.
 struct KeyOrigin {

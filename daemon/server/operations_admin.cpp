@@ -44,8 +44,13 @@ WipingBuffer Operations::provide(const wire::Message& req, const Caller& caller)
         throw KeychainError(ErrorCode::BadRequest, "PROVIDE needs exactly one of PASSPHRASE or ENCODED_KEY");
     SecretBytes material = pass.empty() ? decode_encoded_key(encoded.view()) : passphrase_key(pass.view());
     std::optional<SystemTime> expires;
-    if (auto e = req.get_u64(Tag::Expires))
-        expires = SystemTime(std::chrono::seconds(static_cast<int64_t>(std::min<uint64_t>(*e, INT64_MAX / 2))));
+    if (auto e = req.get_u64(Tag::Expires)) {
+        // Found by fuzz/dispatch: a time past 2262 overflowed system_clock's nanoseconds (UB).
+        if (*e > static_cast<uint64_t>(kLatestExpiry.count()))
+            throw KeychainError(ErrorCode::BadRequest, "EXPIRES is after " + std::string(kLatestExpiryText) +
+                                                           ", the latest expiry; leave it out for a key that does not expire");
+        expires = SystemTime(std::chrono::seconds(static_cast<int64_t>(*e)));
+    }
     auto key = Key::aes(std::move(material), req.get_string(Tag::Label).value_or("provided"), expires);
     const auto id = key->id();
     if (keychain_.add(key, KeyOrigin{"provided", "uid=" + std::to_string(peer.uid()), false}) ==

@@ -458,12 +458,10 @@ SystemTime parse_rfc3339(std::string_view s) {
         throw bad("has a time of day out of range");  // 60: leap second
     const seconds since_epoch = sys_days(date).time_since_epoch() + hours(h) + minutes(mi) +
                                 seconds(sec) - minutes(offset_minutes);
-    // system_clock counts nanoseconds in 64 bits (to 2262); stay well inside that.
-    constexpr seconds kLatest = sys_days(year{2200} / 1 / 1).time_since_epoch() - seconds(1);
-    if (since_epoch > kLatest)
-        throw bad(
-            "is after 2199-12-31T23:59:59Z, the latest expiry; leave expires out for a key "
-            "that does not expire");
+    static_assert(kLatestExpiry == sys_days(year{2200} / 1 / 1).time_since_epoch() - seconds(1));
+    if (since_epoch > kLatestExpiry)
+        throw bad("is after " + std::string(kLatestExpiryText) +
+                  ", the latest expiry; leave expires out for a key that does not expire");
     if (since_epoch < seconds(0)) return SystemTime{};  // long past: dropped all the same
     return SystemTime(duration_cast<SystemTime::duration>(since_epoch + nanoseconds(nanos)));
 }

@@ -296,3 +296,19 @@ TEST_CASE("a key is dropped when its expiry passes", "[integration]") {
     REQUIRE(d.daemon->wait_for_log("key removed (expired)", std::chrono::seconds(5)));
     CHECK(gen_datakey(d.socket(), "short-lived", "").error_code() == uint8_t(ErrorCode::KeyNotPresent));
 }
+
+TEST_CASE("PROVIDE refuses an EXPIRES after 2199 and the daemon keeps serving", "[integration]") {
+    // fuzz/corpus/dispatch/crash-provide-expires-overflow: such a time overflowed system_clock.
+    KeysDaemon d("");
+    for (const uint64_t t : {uint64_t{7258118400}, uint64_t{0xF400008657000000}, UINT64_MAX}) {
+        auto p = req(Opcode::Provide);
+        p.str(Tag::EncodedKey, kKek1Hex).u64(Tag::Expires, t);
+        const Reply r = request(d.socket(), std::move(p));
+        CHECK(r.error_code() == uint8_t(ErrorCode::BadRequest));
+        CHECK(r.msg.get_string(Tag::Message)->find("after 2199-12-31T23:59:59Z") != std::string::npos);
+    }
+    auto last = req(Opcode::Provide);
+    last.str(Tag::EncodedKey, kKek1Hex).str(Tag::Label, "until-2199").u64(Tag::Expires, 7258118399);
+    REQUIRE(request(d.socket(), std::move(last)).msg.opcode == ok_opcode(Opcode::Provide));
+    CHECK(gen_datakey(d.socket(), "until-2199", "").msg.opcode == ok_opcode(Opcode::GenerateDataKey));
+}

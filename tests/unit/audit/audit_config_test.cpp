@@ -80,3 +80,20 @@ TEST_CASE("[daemon] policy names a file that must exist, or \"\" for the built-i
                       Catch::StartsWith(path + ":3: policy file /nonexistent/policy.conf "
                                                "does not exist"));
 }
+
+TEST_CASE("a config parsed from text reads as that file would: its path in errors, paths relative to it") {
+    TempDir dir("audit-config");
+    const std::string path = dir.file("keychaind.conf");
+    const auto c = keychaind::parse_config("[audit]\ntarget = \"file\"\nfile = \"log/audit.log\"\n", path);
+    CHECK(c.path == path);
+    CHECK(c.audit.file == dir.file("log/audit.log"));
+    CHECK_THROWS_WITH(keychaind::parse_config("[audit]\n\ntarget = 1\n", "/etc/keychaind/x.conf"),
+                      "/etc/keychaind/x.conf:3: target must be a string");
+    CHECK(keychaind::parse_config("", path).audit.target == "auto");
+}
+
+TEST_CASE("a config file that cannot be read is refused with its path and the reason") {
+    TempDir dir("audit-config");
+    const std::string missing = dir.file("missing.conf");
+    CHECK_THROWS_WITH(load_config(missing), missing + ": cannot be read: No such file or directory");
+}
