@@ -376,7 +376,7 @@ TEST_CASE("one key signs from eight threads at once, switching algorithms, and e
         SignAlgorithm alg;
         std::vector<uint8_t> digest, sig;
     };
-    constexpr size_t kThreads = 8, kEach = 24;
+    constexpr size_t kThreads = 8, kEach = 12;
     std::vector<std::vector<Made>> made(kThreads);
     for (size_t t = 0; t < kThreads; ++t)  // digests here: Catch's assertions are not thread-safe
         for (size_t i = 0; i < kEach; ++i) {
