@@ -64,7 +64,9 @@ struct DevicePermit {
 
 struct Decision {
     bool allowed = false;
-    std::string rule;                 // the deciding rule's name, or "default deny"
+    // The deciding rule's name, or "default deny"; a view into the policy (the PeerView holds
+    // it), so a decision copies no string.
+    std::string_view rule;
     std::optional<size_t> rule_index;  // index into the policy's rules; none for default deny
     uint32_t rate = 0;                // requests per second per uid the rule allows; 0: unlimited
     // For `explain` (with_trace): one line per rule considered, in file order, e.g.

@@ -143,11 +143,11 @@ void run_explain(const ExplainOptions& o) {
                   << " is decided on the peer alone: the key options do not count)\n";
     for (const auto& line : d.trace) std::cout << printable(line) << "\n";
     if (d.allowed) {
-        std::cout << "allow by rule " << printable("\"" + d.rule + "\"") << "\n";
+        std::cout << "allow by rule " << printable("\"" + std::string(d.rule) + "\"") << "\n";
         return;
     }
     if (d.rule_index)
-        std::cout << "deny by rule " << printable("\"" + d.rule + "\"") << "\n";
+        std::cout << "deny by rule " << printable("\"" + std::string(d.rule) + "\"") << "\n";
     else
         std::cout << "deny (default deny: no rule matches)\n";
     std::cout.flush();

@@ -213,6 +213,7 @@ AuditLog::AuditLog(AuditConfig cfg) : cfg_(std::move(cfg)) {
     if (t == "auto" && !journal_ && !use_file)
         log::warning("audit: no journal and no [audit] file; audit records are not kept");
     if (use_file) fd_ = open_audit_file(cfg_.file);
+    enabled_ = journal_ || use_file;
 }
 
 AuditLog::~AuditLog() {
@@ -221,7 +222,7 @@ AuditLog::~AuditLog() {
 
 void AuditLog::write(const AuditRecord& record) {
     // fd_ may change under the mutex (reopen), but whether there is a file never does.
-    if (!journal_ && !file_in_use(cfg_, journal_)) return;
+    if (!enabled_) return;
     const std::string line = record.json();
 
     std::lock_guard lock(mu_);

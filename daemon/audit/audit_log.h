@@ -53,6 +53,9 @@ public:
     // SIGHUP: reopens the file (log rotation).
     void reopen();
     const AuditConfig& config() const { return cfg_; }
+    // False when records go nowhere ("off", or "auto" without journal or file): callers skip
+    // building them, so a request with audit off formats nothing.
+    bool enabled() const { return enabled_; }
 
 private:
     AuditConfig cfg_;
@@ -60,6 +63,7 @@ private:
     int fd_ = -1;
     bool journal_ = false;
     bool failing_ = false;
+    bool enabled_ = false;
 };
 
 }  // namespace keychaind

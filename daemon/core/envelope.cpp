@@ -9,14 +9,29 @@
 namespace keychaind::envelope {
 namespace {
 
-WipingBuffer aad_for(const KeyId& kek_id, std::span<const uint8_t> context) {
-    WipingBuffer aad;
-    aad.reserve(4 + kek_id.size() + context.size());
-    aad.insert(aad.end(), kMagic.begin(), kMagic.end());
-    aad.insert(aad.end(), kek_id.bytes().begin(), kek_id.bytes().end());
-    aad.insert(aad.end(), context.begin(), context.end());
-    return aad;
-}
+// "KCW1" || KEK id || context, on the stack: the longest is a few KiB (kMaxContextSize), and an
+// envelope operation allocates nothing for it. The caller checks the context's size first.
+class Aad {
+public:
+    Aad(const KeyId& kek_id, std::span<const uint8_t> context) {
+        if (context.size() > kMaxContextSize)
+            throw KeychainError(ErrorCode::BadRequest,
+                                "context is longer than " + std::to_string(kMaxContextSize) + " bytes");
+        const auto id = kek_id.bytes();
+        std::memcpy(bytes_, kMagic.data(), kMagic.size());
+        std::memcpy(bytes_ + kMagic.size(), id.data(), id.size());
+        if (!context.empty()) std::memcpy(bytes_ + kMagic.size() + id.size(), context.data(), context.size());
+        size_ = kMagic.size() + id.size() + context.size();
+    }
+    Aad(const Aad&) = delete;
+    Aad& operator=(const Aad&) = delete;
+    ~Aad() { secure_wipe(bytes_, size_); }
+    operator std::span<const uint8_t>() const { return {bytes_, size_}; }
+
+private:
+    uint8_t bytes_[4 + KeyId::kAsymmetricSize + kMaxContextSize];
+    size_t size_ = 0;
+};
 
 }  // namespace
 
@@ -53,7 +68,7 @@ std::vector<uint8_t> wrap(const KeyId& kek_id, const AesKey& kek,
     } else {
         crypto_backend().random(nonce);
     }
-    const WipingBuffer aad = aad_for(kek_id, context);
+    const Aad aad(kek_id, context);
     kek.gcm_encrypt(nonce, aad, data_key,
                     {out.data() + kHeaderSize, data_key.size()},
                     {out.data() + out.size() - kTagSize, kTagSize});
@@ -66,7 +81,7 @@ SecretBytes unwrap(const AesKey& kek, const WrappedView& w,
         throw KeychainError(ErrorCode::BadRequest,
                             "context is longer than " + std::to_string(kMaxContextSize) + " bytes");
     SecretBytes out(w.ciphertext.size());
-    const WipingBuffer aad = aad_for(w.kek_id, context);
+    const Aad aad(w.kek_id, context);
     if (!kek.gcm_decrypt(w.nonce, aad, w.ciphertext, w.tag, out.span()))
         throw KeychainError(ErrorCode::BadRequest,
                             "wrapped key does not authenticate (wrong context or altered bytes)");

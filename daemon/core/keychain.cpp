@@ -23,6 +23,13 @@ KeyInfo Keychain::info_of(const Entry& e) const {
     return i;
 }
 
+void Keychain::describe(Entry& e) const {
+    auto d = std::make_shared<KeyDescription>();
+    d->info = info_of(e);
+    d->facts = policy::KeyFacts{d->info.id.hex(), d->info.label, d->info.sources};
+    e.description = std::move(d);
+}
+
 void Keychain::set_listener(Listener l) {
     std::unique_lock lk(mu_);
     listener_ = std::move(l);
@@ -47,7 +54,8 @@ Keychain::AddOutcome Keychain::add(std::shared_ptr<const Key> key, const KeyOrig
         std::unique_lock lk(mu_);
         auto it = entries_.find(key->id());
         if (it == entries_.end()) {
-            Entry e{std::move(key), {origin}, !origin.tethered};
+            Entry e{std::move(key), {origin}, !origin.tethered, nullptr};
+            describe(e);
             absent_.erase(e.key->id());
             ev.push_back({KeyEventType::Added, info_of(e), {}});
             entries_.emplace(e.key->id(), std::move(e));
@@ -61,6 +69,7 @@ Keychain::AddOutcome Keychain::add(std::shared_ptr<const Key> key, const KeyOrig
                 out = AddOutcome::OriginAdded;
             }
             e.retained = e.retained || !origin.tethered;
+            if (out == AddOutcome::OriginAdded || e.description->info.tethered == e.retained) describe(e);
         }
     }
     notify(ev);
@@ -110,10 +119,10 @@ std::shared_ptr<const Key> Keychain::get(const KeySelector& sel) const {
     return require_locked(sel).key;
 }
 
-std::pair<std::shared_ptr<const Key>, KeyInfo> Keychain::get_with_info(const KeySelector& sel) const {
+Keychain::Described Keychain::get_described(const KeySelector& sel) const {
     std::shared_lock lk(mu_);
     const Entry& e = require_locked(sel);
-    return {e.key, info_of(e)};
+    return {e.key, e.description};
 }
 
 std::optional<KeyInfo> Keychain::info(const KeySelector& sel) const {
@@ -193,6 +202,7 @@ size_t Keychain::detach_origins(const std::function<bool(const KeyOrigin&)>& pre
                 if (pred(o)) detached.push_back(o.text());
             if (detached.empty()) continue;
             std::erase_if(e.origins, pred);
+            describe(e);
             if (e.origins.empty() && !e.retained)
                 drop.emplace_back(id, why ? std::move(detached) : std::vector<std::string>{});
         }

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/key.h"
+#include "policy/policy.h"
 
 namespace keychaind {
 
@@ -26,6 +27,13 @@ struct KeyInfo {
     bool tethered = false;
     std::optional<SystemTime> expires;
     bool present = true;
+};
+
+// A present key as requests see it: its info and the facts the policy matches rules against
+// (hex id, label, sources), built once per change of the entry so a request copies neither.
+struct KeyDescription {
+    KeyInfo info;
+    policy::KeyFacts facts;
 };
 
 struct KeySelector {
@@ -61,7 +69,13 @@ public:
     std::shared_ptr<const Key> get(const KeySelector& sel) const;
     std::shared_ptr<const Key> get(const KeyId& id) const { return get(KeySelector{id, {}}); }
     // get() and the key's info in one lookup: the policy decides on its label and sources.
-    std::pair<std::shared_ptr<const Key>, KeyInfo> get_with_info(const KeySelector& sel) const;
+    // The request path's lookup: the key and its description, made when the entry last changed
+    // (not per request: no copies of labels and sources). Same errors as get().
+    struct Described {
+        std::shared_ptr<const Key> key;
+        std::shared_ptr<const KeyDescription> description;
+    };
+    Described get_described(const KeySelector& sel) const;
     std::optional<KeyInfo> info(const KeySelector& sel) const;  // present keys only
     std::vector<KeyInfo> list(bool include_absent) const;
     size_t size() const;
@@ -85,7 +99,9 @@ private:
         std::shared_ptr<const Key> key;
         std::vector<KeyOrigin> origins;
         bool retained = false;  // some non-tethered origin added it: it outlives its origins
+        std::shared_ptr<const KeyDescription> description;  // redone by describe() on each change
     };
+    void describe(Entry& e) const;
     struct Absent {
         KeyInfo info;
         std::optional<AbsentReason> why;

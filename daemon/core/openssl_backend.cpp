@@ -13,6 +13,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstring>
 #include <string>
@@ -267,6 +268,7 @@ public:
         kind_ = shape.kind;
         bits_ = shape.bits;
         modulus_bytes_ = kind_ == KeyKind::Rsa ? static_cast<size_t>(EVP_PKEY_get_size(pkey_.get())) : 0;
+        max_signature_bytes_ = static_cast<size_t>(std::max(EVP_PKEY_get_size(pkey_.get()), 0));
         spki_ = write_spki(pkey_.get());
     }
 
@@ -277,16 +279,35 @@ public:
     std::vector<uint8_t> sign(SignAlgorithm alg, std::span<const uint8_t> digest) const override {
         check_sign_request(alg, kind_, modulus_bytes_, digest.size());
         if (kind_ == KeyKind::Ed25519) return sign_ed25519(digest);
-        const ossl::PkeyCtx ctx = operation_context(pkey_.get());
         const char* what = kind_ == KeyKind::Rsa ? "RSA sign failed: " : "ECDSA sign failed: ";
-        size_t len = 0;
-        if (EVP_PKEY_sign_init(ctx.get()) <= 0 ||
-            !set_signature_params(ctx.get(), alg) ||
-            EVP_PKEY_sign(ctx.get(), nullptr, &len, digest.data(), digest.size()) <= 0)
-            throw KeychainError(ErrorCode::Internal, what + openssl_error());
-        std::vector<uint8_t> sig(len);
-        if (EVP_PKEY_sign(ctx.get(), sig.data(), &len, digest.data(), digest.size()) <= 0)
-            throw KeychainError(ErrorCode::Internal, what + openssl_error());
+        // A context initialised for this algorithm is reused (no EVP_PKEY_CTX, no fetch, no
+        // parameter setting per signature); each slot serves one thread at a time.
+        SignSlot* slot = claim_slot();
+        ossl::PkeyCtx fresh;
+        EVP_PKEY_CTX* ctx = nullptr;
+        if (slot != nullptr && slot->ctx && slot->alg == alg) {
+            ctx = slot->ctx.get();
+        } else {
+            fresh = operation_context(pkey_.get());
+            if (EVP_PKEY_sign_init(fresh.get()) <= 0 || !set_signature_params(fresh.get(), alg)) {
+                release(slot);
+                throw KeychainError(ErrorCode::Internal, what + openssl_error());
+            }
+            ctx = fresh.get();
+        }
+        std::vector<uint8_t> sig(max_signature_bytes_);
+        size_t len = sig.size();
+        const bool ok = EVP_PKEY_sign(ctx, sig.data(), &len, digest.data(), digest.size()) > 0;
+        if (slot != nullptr) {
+            if (!ok)
+                slot->ctx.reset();  // a failed context is not trusted again
+            else if (fresh) {
+                slot->ctx = std::move(fresh);
+                slot->alg = alg;
+            }
+            release(slot);
+        }
+        if (!ok) throw KeychainError(ErrorCode::Internal, what + openssl_error());
         sig.resize(len);
         return sig;
     }
@@ -327,11 +348,84 @@ private:
         return sig;
     }
 
+    // An EVP_PKEY_CTX may be used by one thread at a time; the EVP_PKEY under it by many. A few
+    // slots cover the workers of a lane (and the loop); a signer that finds all of them busy
+    // makes a context of its own for that signature, as every signature did before.
+    struct SignSlot {
+        std::atomic_flag busy = ATOMIC_FLAG_INIT;
+        ossl::PkeyCtx ctx;  // initialised for `alg`, or null
+        SignAlgorithm alg = SignAlgorithm::EcdsaSha256;
+    };
+    static constexpr size_t kSignSlots = 4;
+
+    SignSlot* claim_slot() const {
+        for (SignSlot& slot : slots_)
+            if (!slot.busy.test_and_set(std::memory_order_acquire)) return &slot;
+        return nullptr;
+    }
+    static void release(SignSlot* slot) {
+        if (slot != nullptr) slot->busy.clear(std::memory_order_release);
+    }
+
     ossl::Pkey pkey_;  // parsed once; read-only after construction, so signers may share it
     KeyKind kind_ = KeyKind::Rsa;
     unsigned bits_ = 0;
     size_t modulus_bytes_ = 0;
+    size_t max_signature_bytes_ = 0;  // EVP_PKEY_get_size: DER ECDSA signatures are up to this
     std::vector<uint8_t> spki_;
+    mutable SignSlot slots_[kSignSlots];  // after pkey_: the contexts go first
+};
+
+// One AES-256-GCM context per thread and direction, set up with the cipher once: an envelope
+// operation re-keys it (EVP_*Init_ex2 without a cipher allocates nothing) instead of making and
+// freeing a context and its provider state. After each use the key schedule is overwritten with
+// an all-zero key, so no KEK outlives its operation here (FORGET leaves nothing behind).
+class ThreadCipher {
+public:
+    ThreadCipher(const EVP_CIPHER* cipher, bool encrypt) : cipher_(cipher), encrypt_(encrypt) {}
+    ThreadCipher(const ThreadCipher&) = delete;
+    ThreadCipher& operator=(const ThreadCipher&) = delete;
+    ~ThreadCipher() { scrub(); }
+
+    // The context keyed for this operation, or null when OpenSSL fails.
+    EVP_CIPHER_CTX* start(std::span<const uint8_t> key, std::span<const uint8_t> nonce) {
+        if (!ctx_) {
+            ctx_.reset(EVP_CIPHER_CTX_new());
+            if (!ctx_ || init(cipher_, key.data(), nonce.data()) != 1) {
+                ctx_.reset();
+                return nullptr;
+            }
+            return ctx_.get();
+        }
+        if (init(nullptr, key.data(), nonce.data()) != 1) {
+            ctx_.reset();
+            return nullptr;
+        }
+        return ctx_.get();
+    }
+    // After every operation, failed or not.
+    void scrub() noexcept {
+        static constexpr unsigned char kZeroKey[32] = {};
+        if (ctx_ && init(nullptr, kZeroKey, nullptr) != 1) {
+            ctx_.reset();  // the free wipes (wipe_openssl_frees)
+            ERR_clear_error();
+        }
+    }
+
+private:
+    int init(const EVP_CIPHER* c, const unsigned char* key, const unsigned char* iv) {
+        return encrypt_ ? EVP_EncryptInit_ex2(ctx_.get(), c, key, iv, nullptr)
+                        : EVP_DecryptInit_ex2(ctx_.get(), c, key, iv, nullptr);
+    }
+    const EVP_CIPHER* cipher_;
+    bool encrypt_;
+    ossl::CipherCtx ctx_;
+};
+
+// Scrubs the thread's context at the end of an operation, whichever way it ends.
+struct ScrubOnExit {
+    ThreadCipher& cipher;
+    ~ScrubOnExit() { cipher.scrub(); }
 };
 
 // Sizes past INT_MAX do not fit OpenSSL's cipher calls; frames are far smaller.
@@ -459,7 +553,9 @@ public:
                             std::span<const uint8_t> aad, std::span<const uint8_t> pt,
                             std::span<uint8_t> ct, std::span<uint8_t> tag) const override {
         check_gcm_sizes(key, nonce, tag.size(), pt.size(), ct.size());
-        const ossl::CipherCtx c(EVP_CIPHER_CTX_new());
+        thread_local ThreadCipher cipher(aes256_gcm_.get(), true);
+        const ScrubOnExit scrub{cipher};
+        EVP_CIPHER_CTX* const c = cipher.start(key, nonce);
         int n = 0;
         unsigned char final_block[16];
         OSSL_PARAM get_tag[] = {
@@ -467,13 +563,13 @@ public:
             OSSL_PARAM_construct_end()};
         // With a null output, EVP_EncryptUpdate takes AAD: empty inputs skip their call.
         const bool ok =
-            c && EVP_EncryptInit_ex2(c.get(), aes256_gcm_.get(), key.data(), nonce.data(), nullptr) == 1 &&
+            c != nullptr &&
             (aad.empty() ||
-             EVP_EncryptUpdate(c.get(), nullptr, &n, aad.data(), cipher_length(aad.size())) == 1) &&
+             EVP_EncryptUpdate(c, nullptr, &n, aad.data(), cipher_length(aad.size())) == 1) &&
             (pt.empty() ||
-             EVP_EncryptUpdate(c.get(), ct.data(), &n, pt.data(), cipher_length(pt.size())) == 1) &&
-            EVP_EncryptFinal_ex(c.get(), final_block, &n) == 1 &&
-            EVP_CIPHER_CTX_get_params(c.get(), get_tag) == 1;
+             EVP_EncryptUpdate(c, ct.data(), &n, pt.data(), cipher_length(pt.size())) == 1) &&
+            EVP_EncryptFinal_ex(c, final_block, &n) == 1 &&
+            EVP_CIPHER_CTX_get_params(c, get_tag) == 1;
         if (!ok) throw KeychainError(ErrorCode::Internal, "AES-GCM failed: " + openssl_error());
     }
 
@@ -481,7 +577,9 @@ public:
                             std::span<const uint8_t> aad, std::span<const uint8_t> ct,
                             std::span<const uint8_t> tag, std::span<uint8_t> pt) const override {
         check_gcm_sizes(key, nonce, tag.size(), ct.size(), pt.size());
-        const ossl::CipherCtx c(EVP_CIPHER_CTX_new());
+        thread_local ThreadCipher cipher(aes256_gcm_.get(), false);
+        const ScrubOnExit scrub{cipher};
+        EVP_CIPHER_CTX* const c = cipher.start(key, nonce);
         int n = 0;
         unsigned char final_block[16];
         OSSL_PARAM set_tag[] = {
@@ -489,18 +587,17 @@ public:
                                               const_cast<uint8_t*>(tag.data()), tag.size()),
             OSSL_PARAM_construct_end()};
         const bool started =
-            c && EVP_DecryptInit_ex2(c.get(), aes256_gcm_.get(), key.data(), nonce.data(), nullptr) == 1 &&
-            EVP_CIPHER_CTX_set_params(c.get(), set_tag) == 1 &&
+            c != nullptr && EVP_CIPHER_CTX_set_params(c, set_tag) == 1 &&
             (aad.empty() ||
-             EVP_DecryptUpdate(c.get(), nullptr, &n, aad.data(), cipher_length(aad.size())) == 1) &&
+             EVP_DecryptUpdate(c, nullptr, &n, aad.data(), cipher_length(aad.size())) == 1) &&
             (ct.empty() ||
-             EVP_DecryptUpdate(c.get(), pt.data(), &n, ct.data(), cipher_length(ct.size())) == 1);
+             EVP_DecryptUpdate(c, pt.data(), &n, ct.data(), cipher_length(ct.size())) == 1);
         if (!started) {
             secure_wipe(pt.data(), pt.size());
             throw KeychainError(ErrorCode::Internal, "AES-GCM failed: " + openssl_error());
         }
         // OpenSSL writes the plaintext before it checks the tag.
-        if (EVP_DecryptFinal_ex(c.get(), final_block, &n) != 1) {
+        if (EVP_DecryptFinal_ex(c, final_block, &n) != 1) {
             ERR_clear_error();
             secure_wipe(pt.data(), pt.size());
             return false;

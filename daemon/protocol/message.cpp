@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "protocol/buffer_pool.h"
+
 namespace keychaind::wire {
 
 uint32_t read_be32(const uint8_t* p) {
@@ -72,6 +74,12 @@ bool is_utf8(std::string_view s) {
 
 std::vector<Field> decode_fields(std::span<const uint8_t> b) {
     std::vector<Field> out;
+    decode_fields_into(out, b);
+    return out;
+}
+
+void decode_fields_into(std::vector<Field>& out, std::span<const uint8_t> b) {
+    out.clear();
     size_t pos = 0;
     while (pos < b.size()) {
         if (b.size() - pos < kFieldHeaderSize)
@@ -86,22 +94,26 @@ std::vector<Field> decode_fields(std::span<const uint8_t> b) {
         out.push_back({tag, b.subspan(pos, len)});
         pos += len;
     }
-    return out;
 }
 
 Message decode(std::span<const uint8_t> b) {
+    Message m;
+    decode_into(m, b);
+    return m;
+}
+
+void decode_into(Message& m, std::span<const uint8_t> b) {
+    m.fields.clear();
     if (b.size() < kHeaderSize)
         throw DecodeError("message of " + std::to_string(b.size()) + " bytes is shorter than the " +
                           std::to_string(kHeaderSize) + "-byte header");
-    Message m;
     m.version = b[0];
     m.opcode = b[1];
     m.request_id = read_be32(&b[2]);
     if (m.version != kVersion)
         throw DecodeError("protocol version " + std::to_string(m.version) + " is not supported (want " +
                           std::to_string(kVersion) + ")");
-    m.fields = decode_fields(b.subspan(kHeaderSize));
-    return m;
+    decode_fields_into(m.fields, b.subspan(kHeaderSize));
 }
 
 std::optional<std::span<const uint8_t>> Message::get(Tag t) const {
@@ -154,7 +166,9 @@ std::optional<std::string> Message::get_string(Tag t) const {
     return s;
 }
 
-MessageBuilder::MessageBuilder(uint8_t opcode, uint32_t request_id) : framed_(true) {
+MessageBuilder::MessageBuilder(uint8_t opcode, uint32_t request_id) : buf_(take_buffer()), framed_(true) {
+    // Most replies fit: one allocation for a fresh buffer rather than a few as it grows.
+    if (buf_.capacity() < 256) buf_.reserve(256);
     buf_.resize(kLengthPrefixSize + kHeaderSize);
     buf_[4] = kVersion;
     buf_[5] = opcode;
@@ -214,6 +228,12 @@ void FrameReader::append(std::span<const uint8_t> data) {
 }
 
 std::optional<WipingBuffer> FrameReader::next() {
+    const auto view = next_view();
+    if (!view) return std::nullopt;
+    return WipingBuffer(view->begin(), view->end());
+}
+
+std::optional<std::span<const uint8_t>> FrameReader::next_view() {
     if (buffered() < kLengthPrefixSize) return std::nullopt;
     const uint32_t len = read_be32(&buf_[pos_]);
     if (len == 0) throw DecodeError("zero-length frame");
@@ -221,8 +241,7 @@ std::optional<WipingBuffer> FrameReader::next() {
         throw DecodeError("frame of " + std::to_string(len) + " bytes exceeds the limit of " +
                           std::to_string(max_frame_));
     if (buffered() - kLengthPrefixSize < len) return std::nullopt;
-    const auto* start = buf_.data() + pos_ + kLengthPrefixSize;
-    WipingBuffer body(start, start + len);
+    const std::span<const uint8_t> body(buf_.data() + pos_ + kLengthPrefixSize, len);
     pos_ += kLengthPrefixSize + len;
     return body;
 }

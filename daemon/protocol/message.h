@@ -43,7 +43,11 @@ public:
 
 // Decodes a frame body (without its 4-byte length). nested=true decodes only TLVs (no header).
 Message decode(std::span<const uint8_t> body);
+// The same into `m`, reusing the capacity of its field list (the request path decodes into one
+// Message per connection or thread: no allocation per request).
+void decode_into(Message& m, std::span<const uint8_t> body);
 std::vector<Field> decode_fields(std::span<const uint8_t> body);
+void decode_fields_into(std::vector<Field>& out, std::span<const uint8_t> body);
 
 bool is_utf8(std::string_view s);
 
@@ -78,6 +82,8 @@ public:
     // Next complete body, or nullopt if more bytes are needed. Throws DecodeError on a zero or
     // oversized length.
     std::optional<WipingBuffer> next();
+    // The same without a copy: a view into the reader's buffer, valid until the next append().
+    std::optional<std::span<const uint8_t>> next_view();
     size_t buffered() const { return buf_.size() - pos_; }
     void set_max_frame(size_t m) { max_frame_ = m; }
 

@@ -52,7 +52,7 @@ std::string key_text(const KeyInfo& key) {
 
 void Access::audit_decision(const Caller& caller, Opcode op, const KeyInfo* key, bool allowed,
                             std::string_view rule, std::string_view reason) {
-    if (audit_ == nullptr) return;
+    if (!auditing()) return;
     AuditRecord r("decision");
     r.peer(caller.identity->peer)
         .add("op", policy::operation_name(policy_operation(op)))
@@ -63,28 +63,38 @@ void Access::audit_decision(const Caller& caller, Opcode op, const KeyInfo* key,
     audit_->write(r);
 }
 
-void Access::check_peer(const Caller& caller, Opcode op, std::string_view key_selector) {
+void Access::check_peer(const Caller& caller, Opcode op, const std::function<std::string()>& key_selector) {
     const Operation pop = policy_operation(op);
-    const std::string what = key_selector.empty() ? std::string() : "key " + std::string(key_selector);
+    const auto what = [&key_selector] {
+        std::string s = key_selector();
+        return s.empty() ? s : "key " + s;
+    };
     if (!caller.identity->established()) {
         audit_decision(caller, op, nullptr, false, "peer identity not established", caller.identity->error);
-        deny(op, what);
+        deny(op, what());
     }
     if (policy::is_key_operation(pop)) {
         if (!caller.view->may_ever(pop)) {
             audit_decision(caller, op, nullptr, false, "default deny");
-            deny(op, what);
+            deny(op, what());
         }
         return;  // decided once the key is known
     }
     const policy::Decision d = caller.view->decide(pop, nullptr);
     audit_decision(caller, op, nullptr, d.allowed, d.rule);
-    if (!d.allowed) deny(op, what);
+    if (!d.allowed) deny(op, what());
     enforce_rate(caller, op, d);
 }
 
 void Access::check_key(const Caller& caller, Opcode op, const KeyInfo& key) {
-    const policy::KeyFacts facts = key_facts(key);
+    decide_key(caller, op, key, key_facts(key));
+}
+
+void Access::check_key(const Caller& caller, Opcode op, const KeyDescription& key) {
+    decide_key(caller, op, key.info, key.facts);
+}
+
+void Access::decide_key(const Caller& caller, Opcode op, const KeyInfo& key, const policy::KeyFacts& facts) {
     const policy::Decision d = caller.view->decide(policy_operation(op), &facts);
     audit_decision(caller, op, &key, d.allowed, d.rule);
     if (!d.allowed) deny(op, key_text(key));
@@ -124,7 +134,7 @@ void Access::enforce_rate(const Caller& caller, Opcode op, const policy::Decisio
         }
     }
     if (!refused) return;
-    if (audit_ != nullptr) {
+    if (auditing()) {
         AuditRecord r("busy");
         r.peer(caller.identity->peer)
             .add("op", policy::operation_name(policy_operation(op)))

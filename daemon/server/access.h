@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,11 +37,14 @@ public:
 
     // Before any key is looked up: refuses a peer whose identity is incomplete, or who has no
     // rule that could allow `op`; decides operations that involve no key. `key_text` names the
-    // key the request asks for, for the DENIED message ("" when none). Throws DENIED or BUSY.
-    void check_peer(const Caller& caller, wire::Opcode op, std::string_view key_text);
+    // key the request asks for, for the DENIED message ("" when none); called only on a denial,
+    // so an allowed request builds no text. Throws DENIED or BUSY.
+    void check_peer(const Caller& caller, wire::Opcode op, const std::function<std::string()>& key_text);
     // After the key is found: the decision on this key. Throws DENIED (naming the operation and
     // the key, nothing about the rules) or BUSY (the rule's rate).
     void check_key(const Caller& caller, wire::Opcode op, const KeyInfo& key);
+    // The same, on the request path: the facts are the keychain's, made once per key change.
+    void check_key(const Caller& caller, wire::Opcode op, const KeyDescription& key);
     // LIST_KEYS and SUBSCRIBE show only keys the peer may see; no audit line per key.
     bool may_see(const Caller& caller, policy::Operation op, const KeyInfo& key) const;
     // One "decision" audit line; `reason` adds why, when the rule alone does not say it.
@@ -49,9 +53,11 @@ public:
     void audit(const AuditRecord& record) {
         if (audit_ != nullptr) audit_->write(record);
     }
+    bool auditing() const { return audit_ != nullptr && audit_->enabled(); }
 
 private:
     void enforce_rate(const Caller& caller, wire::Opcode op, const policy::Decision& d);
+    void decide_key(const Caller& caller, wire::Opcode op, const KeyInfo& key, const policy::KeyFacts& facts);
 
     AuditLog* audit_;
     // Token buckets of rules with a rate, per (rule index, uid, policy).

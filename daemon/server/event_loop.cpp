@@ -116,12 +116,15 @@ void EventLoop::drain_tasks() {
     uint64_t count;
     ssize_t n = ::read(wake_.get(), &count, sizeof count);
     (void)n;
-    std::vector<std::function<void()>> tasks;
     {
         std::lock_guard lk(tasks_mu_);
-        tasks.swap(tasks_);
+        running_tasks_.swap(tasks_);  // both vectors keep their capacity: no allocation per batch
     }
-    for (auto& t : tasks) t();
+    struct Clear {  // a task that throws must not leave the batch to run again
+        std::vector<std::function<void()>>& v;
+        ~Clear() { v.clear(); }
+    } clear{running_tasks_};
+    for (auto& t : running_tasks_) t();
 }
 
 void EventLoop::run() {

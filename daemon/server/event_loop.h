@@ -52,6 +52,7 @@ private:
     uint32_t next_generation_ = 1;
     std::mutex tasks_mu_;
     std::vector<std::function<void()>> tasks_;
+    std::vector<std::function<void()>> running_tasks_;  // drain_tasks(), loop thread only
     std::multimap<Clock::time_point, std::pair<uint64_t, std::function<void()>>> timers_;
     uint64_t next_timer_ = 1;
     bool running_ = false;

@@ -50,13 +50,19 @@ public:
     static Lane lane_of(wire::Opcode op, const wire::Message& req);
     // An envelope operation whose keys are all AES keys in this process's memory costs about a
     // microsecond: less than the two thread hand-offs a worker would add, so the loop runs it.
-    // False for token keys (a PKCS#11 call may block) and whenever in doubt.
-    bool runs_inline(wire::Opcode op, const wire::Message& req) const;
+    // False for token keys (a PKCS#11 call may block) and whenever in doubt. When true for an
+    // operation of one KEK (all but REWRAP), `*found` is that key, for run(): one lookup per
+    // request, not two.
+    bool runs_inline(wire::Opcode op, const wire::Message& req, Keychain::Described* found) const;
     // Executes one of the self-contained operations; every key it touches is checked against the
-    // policy first. Throws KeychainError (or DecodeError).
-    WipingBuffer run(wire::Opcode op, const wire::Message& req, const Caller& caller);
-    // A key the caller may use for `op` (Access::check_key). Throws KeychainError.
-    std::shared_ptr<const Key> authorized_key(const Caller& caller, wire::Opcode op, const KeySelector& sel) const;
+    // policy first. `found`: the key runs_inline found for this request, or null. Throws
+    // KeychainError (or DecodeError).
+    WipingBuffer run(wire::Opcode op, const wire::Message& req, const Caller& caller,
+                     const Keychain::Described* found = nullptr);
+    // A key the caller may use for `op` (Access::check_key); `found` (when it holds a key) is
+    // `sel`'s key, already looked up. Throws KeychainError.
+    std::shared_ptr<const Key> authorized_key(const Caller& caller, wire::Opcode op, const KeySelector& sel,
+                                              const Keychain::Described* found = nullptr) const;
 
 private:
     void require_unlocked() const;
@@ -65,9 +71,9 @@ private:
     WipingBuffer get_public(const wire::Message& req, const Caller& caller);
     WipingBuffer sign(const wire::Message& req, const Caller& caller);
     WipingBuffer decrypt(const wire::Message& req, const Caller& caller);
-    WipingBuffer generate_data_key(const wire::Message& req, const Caller& caller);
-    WipingBuffer wrap(const wire::Message& req, const Caller& caller);
-    WipingBuffer unwrap(const wire::Message& req, const Caller& caller);
+    WipingBuffer generate_data_key(const wire::Message& req, const Caller& caller, const Keychain::Described* found);
+    WipingBuffer wrap(const wire::Message& req, const Caller& caller, const Keychain::Described* found);
+    WipingBuffer unwrap(const wire::Message& req, const Caller& caller, const Keychain::Described* found);
     WipingBuffer rewrap(const wire::Message& req, const Caller& caller);
     WipingBuffer provide(const wire::Message& req, const Caller& caller);
     WipingBuffer provide_pin(const wire::Message& req, const Caller& caller);

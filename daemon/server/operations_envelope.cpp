@@ -39,11 +39,14 @@ envelope::WrappedView parse_wrapped(const wire::Message& req) {
     return *view;
 }
 
-// True when the selected key is present and is an AES key held in this process's memory.
-bool in_memory_kek(const Keychain& keychain, const KeySelector& sel) {
+// True when the selected key is present and is an AES key held in this process's memory; the
+// key found goes to `found` (when given).
+bool in_memory_kek(const Keychain& keychain, const KeySelector& sel, Keychain::Described* found = nullptr) {
     try {
-        const auto k = keychain.get(sel);
-        return k->aes_key() != nullptr && !k->aes_material().empty();
+        auto d = keychain.get_described(sel);
+        const bool in_memory = d.key->aes_key() != nullptr && !d.key->aes_material().empty();
+        if (in_memory && found != nullptr) *found = std::move(d);
+        return in_memory;
     } catch (const KeychainError&) {
         return false;  // absent or ambiguous: the worker's run reports it
     }
@@ -51,15 +54,15 @@ bool in_memory_kek(const Keychain& keychain, const KeySelector& sel) {
 
 }  // namespace
 
-bool Operations::runs_inline(Opcode op, const wire::Message& req) const {
+bool Operations::runs_inline(Opcode op, const wire::Message& req, Keychain::Described* found) const {
     try {
         switch (op) {
             case Opcode::GenerateDataKey:
-            case Opcode::Wrap: return in_memory_kek(keychain_, selector_from(req, Tag::KeyId, Tag::Label));
+            case Opcode::Wrap: return in_memory_kek(keychain_, selector_from(req, Tag::KeyId, Tag::Label), found);
             case Opcode::Unwrap: {
                 const auto w = req.get(Tag::Wrapped);
                 const auto view = w ? envelope::parse(*w) : std::nullopt;
-                return view && in_memory_kek(keychain_, KeySelector{view->kek_id, {}});
+                return view && in_memory_kek(keychain_, KeySelector{view->kek_id, {}}, found);
             }
             case Opcode::Rewrap: {
                 const auto w = req.get(Tag::Wrapped);
@@ -74,9 +77,10 @@ bool Operations::runs_inline(Opcode op, const wire::Message& req) const {
     }
 }
 
-WipingBuffer Operations::generate_data_key(const wire::Message& req, const Caller& caller) {
+WipingBuffer Operations::generate_data_key(const wire::Message& req, const Caller& caller,
+                                      const Keychain::Described* found) {
     require_unlocked();
-    const auto k = kek_check(authorized_key(caller, Opcode::GenerateDataKey, selector_from(req, Tag::KeyId, Tag::Label)));
+    const auto k = kek_check(authorized_key(caller, Opcode::GenerateDataKey, selector_from(req, Tag::KeyId, Tag::Label), found));
     SecretBytes data_key(32);
     crypto_backend().random(data_key.span());
     const auto wrapped = envelope::wrap(k->id(), *k->aes_key(), data_key.span(), context_of(req));
@@ -87,11 +91,12 @@ WipingBuffer Operations::generate_data_key(const wire::Message& req, const Calle
         .finish();
 }
 
-WipingBuffer Operations::wrap(const wire::Message& req, const Caller& caller) {
+WipingBuffer Operations::wrap(const wire::Message& req, const Caller& caller,
+                                      const Keychain::Described* found) {
     require_unlocked();
     const auto dk = req.get(Tag::DataKey);
     if (!dk) throw KeychainError(ErrorCode::BadRequest, "WRAP needs DATA_KEY");
-    const auto k = kek_check(authorized_key(caller, Opcode::Wrap, selector_from(req, Tag::KeyId, Tag::Label)));
+    const auto k = kek_check(authorized_key(caller, Opcode::Wrap, selector_from(req, Tag::KeyId, Tag::Label), found));
     const auto wrapped = envelope::wrap(k->id(), *k->aes_key(), *dk, context_of(req));
     return MessageBuilder(reply_opcode(Opcode::Wrap), req.request_id)
         .bytes(Tag::KeyId, k->id().bytes())
@@ -99,10 +104,11 @@ WipingBuffer Operations::wrap(const wire::Message& req, const Caller& caller) {
         .finish();
 }
 
-WipingBuffer Operations::unwrap(const wire::Message& req, const Caller& caller) {
+WipingBuffer Operations::unwrap(const wire::Message& req, const Caller& caller,
+                                      const Keychain::Described* found) {
     require_unlocked();
     const auto view = parse_wrapped(req);
-    const auto k = kek_check(authorized_key(caller, Opcode::Unwrap, KeySelector{view.kek_id, {}}));
+    const auto k = kek_check(authorized_key(caller, Opcode::Unwrap, KeySelector{view.kek_id, {}}, found));
     const SecretBytes dk = envelope::unwrap(*k->aes_key(), view, context_of(req));
     return MessageBuilder(reply_opcode(Opcode::Unwrap), req.request_id)
         .bytes(Tag::KeyId, k->id().bytes())

@@ -1,8 +1,7 @@
 // What each request may carry, the policy's first word on it, and the shared field encoders.
 #include <algorithm>
 #include <array>
-#include <initializer_list>
-#include <vector>
+#include <span>
 
 #include "core/error.h"
 #include "server/operations.h"
@@ -14,25 +13,34 @@ using wire::Tag;
 
 namespace {
 
-std::vector<Tag> allowed_tags(Opcode op) {
+// Static lists: checking a request's fields allocates nothing.
+std::span<const Tag> allowed_tags(Opcode op) {
+    using enum Tag;
+    static constexpr Tag kListKeys[] = {IncludeAbsent};
+    static constexpr Tag kSelector[] = {KeyId, Label};
+    static constexpr Tag kSign[] = {KeyId, Label, Algorithm, Data};
+    static constexpr Tag kGenerate[] = {KeyId, Label, Context};
+    static constexpr Tag kWrap[] = {KeyId, Label, DataKey, Context};
+    static constexpr Tag kUnwrap[] = {Wrapped, Context};
+    static constexpr Tag kRewrap[] = {Wrapped, Context, TargetKeyId, TargetLabel};
+    static constexpr Tag kProvide[] = {Passphrase, EncodedKey, Label, Expires, Pin, TokenUri};
+    static constexpr Tag kPassphrase[] = {Passphrase};
+    static constexpr Tag kWait[] = {KeyId, Label, TimeoutMs};
     switch (op) {
-        case Opcode::Status: return {};
-        case Opcode::ListKeys: return {Tag::IncludeAbsent};
-        case Opcode::GetPublic: return {Tag::KeyId, Tag::Label};
+        case Opcode::ListKeys: return kListKeys;
+        case Opcode::GetPublic:
+        case Opcode::Forget: return kSelector;
         case Opcode::Sign:
-        case Opcode::Decrypt: return {Tag::KeyId, Tag::Label, Tag::Algorithm, Tag::Data};
-        case Opcode::GenerateDataKey: return {Tag::KeyId, Tag::Label, Tag::Context};
-        case Opcode::Wrap: return {Tag::KeyId, Tag::Label, Tag::DataKey, Tag::Context};
-        case Opcode::Unwrap: return {Tag::Wrapped, Tag::Context};
-        case Opcode::Rewrap: return {Tag::Wrapped, Tag::Context, Tag::TargetKeyId, Tag::TargetLabel};
-        case Opcode::Discover: return {};
-        case Opcode::Provide: return {Tag::Passphrase, Tag::EncodedKey, Tag::Label, Tag::Expires, Tag::Pin, Tag::TokenUri};
-        case Opcode::Forget: return {Tag::KeyId, Tag::Label};
+        case Opcode::Decrypt: return kSign;
+        case Opcode::GenerateDataKey: return kGenerate;
+        case Opcode::Wrap: return kWrap;
+        case Opcode::Unwrap: return kUnwrap;
+        case Opcode::Rewrap: return kRewrap;
+        case Opcode::Provide: return kProvide;
         case Opcode::Lock:
-        case Opcode::Unlock: return {Tag::Passphrase};
-        case Opcode::Wait: return {Tag::KeyId, Tag::Label, Tag::TimeoutMs};
-        case Opcode::Subscribe: return {};
-        default: return {};
+        case Opcode::Unlock: return kPassphrase;
+        case Opcode::Wait: return kWait;
+        default: return {};  // STATUS, DISCOVER, SUBSCRIBE carry no fields
     }
 }
 
@@ -117,20 +125,24 @@ void Operations::check_request(Opcode op, const wire::Message& req, const Caller
                                                            std::string(wire::opcode_name(op)));
     }
     // The key the request names, for a DENIED message: what the client sent, nothing more.
-    std::string key_text;
-    if (req.has(Tag::KeyId) || req.has(Tag::Label)) {
+    access_.check_peer(caller, op, [&req]() -> std::string {
+        if (!req.has(Tag::KeyId) && !req.has(Tag::Label)) return {};
         try {
-            key_text = selector_from(req, Tag::KeyId, Tag::Label).text();
+            return selector_from(req, Tag::KeyId, Tag::Label).text();
         } catch (const KeychainError&) {
-            // A malformed selector: the message names no key; the handler reports the mistake.
+            return {};  // a malformed selector names no key; the handler reports the mistake
         }
-    }
-    access_.check_peer(caller, op, key_text);
+    });
 }
 
-std::shared_ptr<const Key> Operations::authorized_key(const Caller& caller, Opcode op, const KeySelector& sel) const {
-    auto [key, info] = keychain_.get_with_info(sel);
-    access_.check_key(caller, op, info);
+std::shared_ptr<const Key> Operations::authorized_key(const Caller& caller, Opcode op, const KeySelector& sel,
+                                                      const Keychain::Described* found) const {
+    if (found != nullptr && found->key) {
+        access_.check_key(caller, op, *found->description);
+        return found->key;
+    }
+    auto [key, description] = keychain_.get_described(sel);
+    access_.check_key(caller, op, *description);
     return key;
 }
 
@@ -138,16 +150,17 @@ void Operations::require_unlocked() const {
     if (state_.locked.load()) throw KeychainError(ErrorCode::Locked, "keychaind is locked");
 }
 
-WipingBuffer Operations::run(Opcode op, const wire::Message& req, const Caller& caller) {
+WipingBuffer Operations::run(Opcode op, const wire::Message& req, const Caller& caller,
+                             const Keychain::Described* found) {
     switch (op) {
         case Opcode::Status: return status(req);
         case Opcode::ListKeys: return list_keys(req, caller);
         case Opcode::GetPublic: return get_public(req, caller);
         case Opcode::Sign: return sign(req, caller);
         case Opcode::Decrypt: return decrypt(req, caller);
-        case Opcode::GenerateDataKey: return generate_data_key(req, caller);
-        case Opcode::Wrap: return wrap(req, caller);
-        case Opcode::Unwrap: return unwrap(req, caller);
+        case Opcode::GenerateDataKey: return generate_data_key(req, caller, found);
+        case Opcode::Wrap: return wrap(req, caller, found);
+        case Opcode::Unwrap: return unwrap(req, caller, found);
         case Opcode::Rewrap: return rewrap(req, caller);
         case Opcode::Provide: return provide(req, caller);
         case Opcode::Forget: return forget(req, caller);

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "protocol/buffer_pool.h"
 
 namespace keychaind {
 
@@ -202,9 +203,9 @@ void Server::read_from(Connection& c) {
         }
         c.reader.append({buf, static_cast<size_t>(n)});
         for (;;) {
-            std::optional<WipingBuffer> body;
+            std::optional<std::span<const uint8_t>> body;
             try {
-                body = c.reader.next();
+                body = c.reader.next_view();
             } catch (const wire::DecodeError& e) {
                 log::warning("connection " + std::to_string(id) + " (" + c.caller.identity->text() + "): " + e.what());
                 send(c, error_reply(0, ErrorCode::BadRequest, e.what()));
@@ -215,7 +216,7 @@ void Server::read_from(Connection& c) {
                 loop_.cancel_timer(*c.frame_timer);
                 c.frame_timer.reset();
             }
-            handle_frame(c, std::move(*body));
+            handle_frame(c, *body);
             Connection* still = find(id);
             if (!still || still->closing) break;
         }
@@ -247,14 +248,13 @@ void Server::time_partial_frame(Connection& c) {
         });
 }
 
-void Server::handle_frame(Connection& c, WipingBuffer raw) {
-    auto body = std::make_shared<const WipingBuffer>(std::move(raw));
-    wire::Message msg;
+void Server::handle_frame(Connection& c, std::span<const uint8_t> body) {
+    wire::Message& msg = c.request;
     try {
-        msg = wire::decode(*body);
+        wire::decode_into(msg, body);
     } catch (const wire::DecodeError& e) {
         // A frame whose own structure is broken: nothing after it can be trusted.
-        const uint32_t rid = body->size() >= wire::kHeaderSize ? wire::read_be32(body->data() + 2) : 0;
+        const uint32_t rid = body.size() >= wire::kHeaderSize ? wire::read_be32(body.data() + 2) : 0;
         log::warning("connection " + std::to_string(c.id) + " (" + c.caller.identity->text() + "): " + e.what());
         send(c, error_reply(rid, ErrorCode::BadRequest, e.what()));
         c.closing = true;
@@ -289,8 +289,7 @@ void Server::handle_frame(Connection& c, WipingBuffer raw) {
     }
 }
 
-void Server::dispatch(Connection& c, Opcode op, std::shared_ptr<const WipingBuffer> body,
-                      const wire::Message& msg) {
+void Server::dispatch(Connection& c, Opcode op, std::span<const uint8_t> body, const wire::Message& msg) {
     switch (op) {
         case Opcode::Wait: return start_wait(c, msg);
         case Opcode::Discover: return start_discover(c, msg.request_id);
@@ -299,14 +298,21 @@ void Server::dispatch(Connection& c, Opcode op, std::shared_ptr<const WipingBuff
             return send(c, MessageBuilder(reply_opcode(op), msg.request_id).finish());
         default: break;
     }
-    if (!Operations::runs_on_worker(op) || ops_.runs_inline(op, msg)) return send(c, ops_.run(op, msg, c.caller));
+    if (!Operations::runs_on_worker(op)) return send(c, ops_.run(op, msg, c.caller));
+    Keychain::Described found;
+    if (ops_.runs_inline(op, msg, &found)) return send(c, ops_.run(op, msg, c.caller, &found));
 
     c.in_flight++;
     const uint64_t conn = c.id;
-    pool_->submit(Operations::lane_of(op, msg), [this, conn, op, caller = c.caller, body] {
+    // The worker gets its own copy of the frame (the reader's buffer moves on), in a pooled buffer.
+    WipingBuffer copy = wire::take_buffer();
+    copy.assign(body.begin(), body.end());
+    pool_->submit(Operations::lane_of(op, msg), [this, conn, op, caller = c.caller, body = std::move(copy)]() mutable {
         WipingBuffer reply;
-        const wire::Message m = wire::decode(*body);  // the views must point into this thread's copy
+        // The views must point into this thread's copy; one Message per worker keeps its capacity.
+        thread_local wire::Message m;
         try {
+            wire::decode_into(m, body);
             reply = ops_.run(op, m, caller);
         } catch (const KeychainError& e) {
             reply = error_reply(m.request_id, e.code(), e.what());
@@ -316,8 +322,8 @@ void Server::dispatch(Connection& c, Opcode op, std::shared_ptr<const WipingBuff
             log::error(std::string(wire::opcode_name(op)) + " failed: " + e.what());
             reply = error_reply(m.request_id, ErrorCode::Internal, "internal error; see the daemon's log");
         }
-        auto shared = std::make_shared<WipingBuffer>(std::move(reply));
-        loop_.post([this, conn, shared] { complete(conn, std::move(*shared)); });
+        wire::give_back(std::move(body));
+        loop_.post([this, conn, reply = std::move(reply)]() mutable { complete(conn, std::move(reply)); });
     });
 }
 
@@ -346,14 +352,14 @@ void Server::send(Connection& c, WipingBuffer frame) {
 }
 
 void Server::flush_queued() {
-    std::vector<uint64_t> ids;
-    ids.swap(flush_queue_);
-    for (const uint64_t id : ids) {
+    flushing_.swap(flush_queue_);
+    for (const uint64_t id : flushing_) {
         Connection* c = find(id);
         if (!c) continue;
         c->flush_queued = false;
         flush(*c);
     }
+    flushing_.clear();
 }
 
 void Server::flush(Connection& c) {
@@ -386,6 +392,7 @@ void Server::flush(Connection& c) {
             }
             left -= rest;
             c.out_bytes -= c.out.front().size();
+            wire::give_back(std::move(c.out.front()));  // wiped; its capacity serves a later reply
             c.out.pop_front();
             c.out_offset = 0;
         }

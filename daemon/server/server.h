@@ -51,6 +51,7 @@ private:
         UniqueFd fd;
         Caller caller;  // identity from connect; the policy view is redone after a reload
         wire::FrameReader reader;
+        wire::Message request;  // the frame being handled; its field list is reused
         std::deque<WipingBuffer> out;
         size_t out_offset = 0;  // bytes of out.front() already written
         size_t out_bytes = 0;
@@ -72,9 +73,9 @@ private:
     void on_accept();
     void on_connection_event(uint64_t id, uint32_t events);
     void read_from(Connection& c);
-    void handle_frame(Connection& c, WipingBuffer body);
-    void dispatch(Connection& c, wire::Opcode op, std::shared_ptr<const WipingBuffer> body,
-                  const wire::Message& msg);
+    // `body` points into the connection's reader: valid until its next append.
+    void handle_frame(Connection& c, std::span<const uint8_t> body);
+    void dispatch(Connection& c, wire::Opcode op, std::span<const uint8_t> body, const wire::Message& msg);
     void send(Connection& c, WipingBuffer frame);
     void flush(Connection& c);
     void flush_queued();  // after each loop iteration: the connections send() queued
@@ -125,6 +126,7 @@ private:
     // Last member: destroyed first, so no worker outlives what its jobs touch.
     std::unique_ptr<WorkerPool> pool_;
     std::vector<uint64_t> flush_queue_;  // connections with replies to write, loop thread only
+    std::vector<uint64_t> flushing_;     // flush_queued()'s copy; both keep their capacity
 };
 
 }  // namespace keychaind

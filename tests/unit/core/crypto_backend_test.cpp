@@ -5,6 +5,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <thread>
+
 #include "backends.h"
 #include "core/crypto_backend.h"
 #include "core/error.h"
@@ -360,4 +363,55 @@ TEST_CASE("the backend's AES-256-GCM refuses a wrong tag and zeroes the output",
     tag[15] ^= 1;
     REQUIRE_FALSE(backend.aes256_gcm_decrypt(key, nonce, as_bytes("aad"), ct, tag, back));
     REQUIRE(back == std::vector<uint8_t>(40, 0));
+}
+
+TEST_CASE("one key signs from eight threads at once, switching algorithms, and every signature verifies",
+          "[core][crypto]") {
+    // The OpenSSL backend keeps a few initialised contexts per key, each for one thread at a time:
+    // more threads than contexts, and algorithm changes, must still give only good signatures.
+    FOR_EACH_BACKEND(backend);
+    const auto& g = core_test::ec_key(MBEDTLS_ECP_DP_SECP256R1);
+    const auto key = parsed(backend, g);
+    struct Made {
+        SignAlgorithm alg;
+        std::vector<uint8_t> digest, sig;
+    };
+    constexpr size_t kThreads = 8, kEach = 12;
+    std::vector<std::vector<Made>> made(kThreads);
+    for (size_t t = 0; t < kThreads; ++t)  // digests here: Catch's assertions are not thread-safe
+        for (size_t i = 0; i < kEach; ++i) {
+            const SignCase& c = kEcdsaCases[(t + i) % 3];
+            made[t].push_back({c.alg, digest_of(c.md, "message " + std::to_string(t) + "/" + std::to_string(i)), {}});
+        }
+    std::vector<std::thread> threads;
+    for (auto& per_thread : made)
+        threads.emplace_back([&key, &per_thread] {
+            for (Made& m : per_thread) m.sig = key->sign(m.alg, m.digest);
+        });
+    for (auto& th : threads) th.join();
+    for (const auto& per_thread : made)
+        for (const Made& m : per_thread) REQUIRE(backend.verify(g.spki_der, m.alg, m.digest, m.sig));
+}
+
+TEST_CASE("AES-256-GCM with two keys in turn on one thread uses each call's own key and nonce",
+          "[core][crypto]") {
+    // The OpenSSL backend re-keys one context per thread: a stale key or GCM state would show here.
+    FOR_EACH_BACKEND(backend);
+    const auto key_a = core_test::counting_bytes(0, 32);
+    const auto key_b = core_test::counting_bytes(1, 32);
+    const auto nonce = core_test::counting_bytes(0xc0, 12);
+    const auto plain = core_test::counting_bytes(0xa0, 32);
+    std::vector<uint8_t> ct_a(32), tag_a(16), ct_b(32), tag_b(16), again(32), tag_again(16), back(32);
+    backend.aes256_gcm_encrypt(key_a, nonce, as_bytes("aad"), plain, ct_a, tag_a);
+    backend.aes256_gcm_encrypt(key_b, nonce, as_bytes("aad"), plain, ct_b, tag_b);
+    REQUIRE(ct_a != ct_b);
+    backend.aes256_gcm_encrypt(key_a, nonce, as_bytes("aad"), plain, again, tag_again);
+    REQUIRE(again == ct_a);
+    REQUIRE(tag_again == tag_a);
+    REQUIRE_FALSE(backend.aes256_gcm_decrypt(key_b, nonce, as_bytes("aad"), ct_a, tag_a, back));
+    REQUIRE(backend.aes256_gcm_decrypt(key_a, nonce, as_bytes("aad"), ct_a, tag_a, back));
+    REQUIRE(back == plain);
+    REQUIRE(backend.aes256_gcm_decrypt(key_b, nonce, as_bytes("aad"), ct_b, tag_b, back));
+    REQUIRE(back == plain);
+    REQUIRE_FALSE(backend.aes256_gcm_decrypt(key_a, nonce, as_bytes("aad"), ct_b, tag_b, back));
 }

@@ -364,3 +364,28 @@ TEST_CASE("an AES key must be 32 bytes", "[core][keychain]") {
                                                         std::to_string(n)));
     }
 }
+
+TEST_CASE("a key's description for requests follows its origins as they come and go", "[core][keychain]") {
+    // Requests match policy rules against this description, made when the entry changes: a
+    // stale one would let a rule on a source that is gone still match.
+    Keychain kc;
+    auto key = aes_key(0x00, "db");
+    kc.add(key, kStick);
+    const KeySelector sel{key->id(), {}};
+    auto d = kc.get_described(sel);
+    REQUIRE(d.key == key);
+    REQUIRE(d.description->facts.id == key->id().hex());
+    REQUIRE(d.description->facts.label == "db");
+    REQUIRE(d.description->facts.sources == std::vector<std::string>{kStick.text()});
+    REQUIRE(d.description->info.tethered);
+
+    kc.add(aes_key(0x00, "db"), kConfigFile);
+    d = kc.get_described(sel);
+    REQUIRE(d.description->facts.sources == std::vector<std::string>{kStick.text(), kConfigFile.text()});
+    REQUIRE_FALSE(d.description->info.tethered);
+
+    kc.detach_origins([](const KeyOrigin& o) { return o == kStick; });
+    d = kc.get_described(sel);
+    REQUIRE(d.description->facts.sources == std::vector<std::string>{kConfigFile.text()});
+    REQUIRE(d.description->info.sources == d.description->facts.sources);
+}
