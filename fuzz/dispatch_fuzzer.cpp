@@ -84,9 +84,10 @@ bool handle_frame(Operations& ops, const Caller& caller, const WipingBuffer& bod
     try {
         ops.check_request(*op, msg, caller);
         if (*op == Opcode::Wait || *op == Opcode::Discover || *op == Opcode::Subscribe) return true;
-        if (!Operations::runs_on_worker(*op) || ops.runs_inline(*op, msg)) {
+        Keychain::Described found;
+        if (!Operations::runs_on_worker(*op) || ops.runs_inline(*op, msg, &found)) {
             // The loop thread: an exception other than these two would leave the event loop.
-            reply = ops.run(*op, msg, caller);
+            reply = ops.run(*op, msg, caller, found.key ? &found : nullptr);
         } else {
             (void)Operations::lane_of(*op, msg);
             try {

@@ -1,1 +1,2 @@
-// Compiles nothing: the owner of the test executables' shared precompiled header.
+// The owner of the test executables' shared precompiled header; it runs nothing.
+int main() { return 0; }
