@@ -11,6 +11,8 @@
 #include <openssl/rsa.h>
 
 #include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -63,8 +65,8 @@ void* wiping_realloc(void* p, size_t n, const char* file, int line) {
 // and the CRT values, the EC scalar, the 32-byte Ed25519 seed: OpenSSL 3's ECX keys take their
 // private part from OPENSSL_secure_zalloc and free it with OPENSSL_secure_clear_free; the
 // expanded secret scalar is derived on the stack at each signature and cleansed), the DER that
-// PEM decoding yields, and ECDSA nonces: pages
-// with guard pages either side, mlocked, MADV_DONTDUMP, wiped on free. mbedTLS's copies rely on
+// PEM decoding yields, and ECDSA nonces: pages with guard pages either side, mlocked,
+// MADV_DONTDUMP (and MADV_WIPEONFORK, below), wiped on free. mbedTLS's copies rely on
 // the daemon's mlockall and PR_SET_DUMPABLE alone; the secure heap also keeps these numbers out
 // of the ordinary heap, where an over-read anywhere in the process (Heartbleed's kind) could
 // reach them, and locked where mlockall is not in force (the tests, keychainctl).
@@ -78,25 +80,49 @@ constexpr size_t kSecureHeapMinBlock = 32;
 // Room that parsing one key may need (an RSA-4096 key's numbers, the PEM reader's buffers).
 constexpr size_t kSecureHeapPerKey = 32 * 1024;
 
+// OpenSSL maps its secure heap MADV_DONTDUMP but not MADV_WIPEONFORK: a child forked later
+// (a PKCS#11 module's helper, a library's fork) would get a copy of every private key in it. The
+// heap is one page-aligned arena; CRYPTO_secure_allocated() says page by page where it ends.
+// Best effort, as for SecretBytes' arena: MADV_WIPEONFORK is there on every kernel Debian 12 runs.
+void wipe_secure_heap_on_fork() {
+    void* probe = OPENSSL_secure_malloc(1);
+    if (probe == nullptr) return;
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    uintptr_t start = reinterpret_cast<uintptr_t>(probe) & ~(page - 1);
+    uintptr_t end = start + page;
+    while (CRYPTO_secure_allocated(reinterpret_cast<void*>(start - page)) == 1) start -= page;
+    while (CRYPTO_secure_allocated(reinterpret_cast<void*>(end)) == 1) end += page;
+    OPENSSL_secure_free(probe);
+#ifdef MADV_WIPEONFORK
+    madvise(reinterpret_cast<void*>(start), end - start, MADV_WIPEONFORK);
+#endif
+}
+
+// Makes the secure heap (unless another part of the process did); returns why it cannot be used.
+std::string init_secure_heap() {
+    if (CRYPTO_secure_malloc_initialized()) return std::string();
+    switch (CRYPTO_secure_malloc_init(kSecureHeapBytes, kSecureHeapMinBlock)) {
+        case 1: return std::string();
+        case 2:
+            // The heap works but mlock (or MADV_DONTDUMP) failed: only the demo-only
+            // allow_unlocked_memory accepts that, as it does for SecretBytes.
+            if (!secure_arena::require_locked()) return std::string();
+            CRYPTO_secure_malloc_done();
+            return std::string(
+                "cannot lock OpenSSL's secure heap (mlock failed; raise RLIMIT_MEMLOCK or "
+                "grant CAP_IPC_LOCK)");
+        default:
+            return "cannot set up OpenSSL's secure heap for private keys (" + openssl_error() + ")";
+    }
+}
+
 // Returns the heap's size, or 0 when another part of the process made it first (that heap
 // serves; its size is not known). Throws rather than run with private keys in the ordinary heap.
 size_t set_up_secure_heap() {
     static const std::string failure = [] {
-        if (CRYPTO_secure_malloc_initialized()) return std::string();
-        switch (CRYPTO_secure_malloc_init(kSecureHeapBytes, kSecureHeapMinBlock)) {
-            case 1: return std::string();
-            case 2:
-                // The heap works but mlock (or MADV_DONTDUMP) failed: only the demo-only
-                // allow_unlocked_memory accepts that, as it does for SecretBytes.
-                if (!secure_arena::require_locked()) return std::string();
-                CRYPTO_secure_malloc_done();
-                return std::string(
-                    "cannot lock OpenSSL's secure heap (mlock failed; raise RLIMIT_MEMLOCK or "
-                    "grant CAP_IPC_LOCK)");
-            default:
-                return "cannot set up OpenSSL's secure heap for private keys (" +
-                       openssl_error() + ")";
-        }
+        std::string why = init_secure_heap();
+        if (why.empty()) wipe_secure_heap_on_fork();
+        return why;
     }();
     static const bool ours = failure.empty() && CRYPTO_secure_malloc_initialized() == 1;
     if (!failure.empty()) throw KeychainError(ErrorCode::Internal, failure);

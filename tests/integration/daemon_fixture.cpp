@@ -6,6 +6,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "known_secrets.h"
+
 namespace keychaind::test {
 
 Reply request(const std::string& socket, wire::MessageBuilder b) {
@@ -17,6 +19,7 @@ Reply request(const std::string& socket, wire::MessageBuilder b) {
 }
 
 void write_file(const std::string& path, const std::string& content) {
+    if (is_keychain_file_name(path)) remember_keychain_file(content);
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     f << content;
     f.close();

@@ -19,7 +19,8 @@ inline wire::MessageBuilder req(wire::Opcode op, uint32_t id = 1) {
 }
 inline uint8_t ok_opcode(wire::Opcode op) { return static_cast<uint8_t>(static_cast<uint8_t>(op) | 0x80); }
 
-// Writes `content` to dir/name with mode 0600.
+// Writes `content` to dir/name with mode 0600. A keychain file's keys are remembered: a daemon
+// that logs one fails the test (known_secrets.h).
 void write_file(const std::string& path, const std::string& content);
 
 // A daemon with a keys/ directory holding `keychain_json` as keys/test.4DKeyChain.

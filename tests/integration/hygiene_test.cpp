@@ -1,22 +1,21 @@
 // Integration: secret hygiene seen from outside — after FORGET, a key's bytes are nowhere in the
-// daemon's memory. The test reads /proc/<pid>/mem over every readable mapping (it runs as root).
-#include <fcntl.h>
-#include <mbedtls/bignum.h>
-#include <mbedtls/ecp.h>
-#include <mbedtls/pk.h>
+// daemon's memory; the pages that hold keys are locked, undumpable and wiped in a forked child;
+// no other uid, not even the daemon's own, may ptrace it or read its memory. The tests run as
+// root: they read /proc/<pid>/mem and take other uids.
+#include <sys/ptrace.h>
 #include <unistd.h>
 
-#include <string.h>
-
-#include <algorithm>
+#include <cerrno>
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
 #include "daemon_fixture.h"
+#include "known_secrets.h"
+#include "process_inspection.h"
 #include "test_bytes.h"
 #include "test_keys.h"
 
@@ -27,75 +26,53 @@ using wire::Tag;
 
 namespace {
 
-struct Needle {
-    std::string form;  // what it is, for the message
-    Bytes bytes;
-};
-
-std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
-
-std::string upper(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
-    return s;
-}
-
-// The forms a 32-byte secret may take in memory: as is, hex (both cases), base64, and reversed
-// (a big number stored least significant limb first, as OpenSSL's BIGNUMs on x86-64 are).
-std::vector<Needle> forms_of(const Bytes& secret) {
-    Bytes reversed(secret.rbegin(), secret.rend());
-    return {{"raw", secret},
-            {"reversed", reversed},
-            {"hex", bytes_of(hex(secret))},
-            {"HEX", bytes_of(upper(hex(secret)))},
-            {"base64", bytes_of(base64(secret))}};
-}
-
-// Every form found in the process's readable memory, with the mapping it was found in.
-std::vector<std::string> find_in_memory(pid_t pid, const std::vector<Needle>& needles) {
-    std::vector<std::string> found;
-    std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-    REQUIRE(maps);
-    const int mem = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
-    REQUIRE(mem >= 0);
-    std::string line;
-    size_t mappings_read = 0;
-    while (std::getline(maps, line)) {
-        std::istringstream f(line);
-        std::string range, perms, offset, dev, inode, path;
-        f >> range >> perms >> offset >> dev >> inode;
-        std::getline(f >> std::ws, path);
-        if (perms.empty() || perms[0] != 'r' || path == "[vvar]" || path == "[vsyscall]") continue;
-        const auto dash = range.find('-');
-        const uint64_t start = std::stoull(range.substr(0, dash), nullptr, 16);
-        const uint64_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
-        // The daemon's memory is a few MiB; a mapping past 1 GiB is a reservation, not data.
-        if (end - start > (uint64_t{1} << 30)) continue;
-        std::vector<uint8_t> data(end - start);
-        const ssize_t got = pread(mem, data.data(), data.size(), static_cast<off_t>(start));
-        if (got <= 0) continue;
-        data.resize(static_cast<size_t>(got));
-        ++mappings_read;
-        for (const Needle& n : needles) {
-            if (memmem(data.data(), data.size(), n.bytes.data(), n.bytes.size()) != nullptr)
-                found.push_back(n.form + " in " + range + " " + (path.empty() ? "(anonymous)" : path));
-        }
-    }
-    close(mem);
-    CHECK(mappings_read > 10);  // the scan saw the process, not an empty file
-    return found;
-}
-
 // The private scalar of an EC key, 32 bytes big-endian (mbedTLS's own parse, not the daemon's).
 Bytes ec_private_scalar(const TestIdentity& id) {
-    mbedtls_pk_context pk;
-    mbedtls_pk_init(&pk);
-    REQUIRE(mbedtls_pk_parse_key(&pk, reinterpret_cast<const unsigned char*>(id.key_pem_pkcs8.c_str()),
-                                 id.key_pem_pkcs8.size() + 1, nullptr, 0) == 0);
-    Bytes d(32);
-    REQUIRE(mbedtls_mpi_write_binary(&mbedtls_pk_ec(pk)->d, d.data(), d.size()) == 0);
-    mbedtls_pk_free(&pk);
-    return d;
+    const std::vector<Bytes> numbers = private_numbers_of_pem(id.key_pem_pkcs8);
+    REQUIRE(numbers.size() == 1);
+    REQUIRE(numbers[0].size() == 32);
+    return numbers[0];
 }
+
+Bytes random_key() {
+    Bytes k(32);
+    if (random_bytes(nullptr, k.data(), k.size()) != 0) throw std::runtime_error("random_bytes failed");
+    return k;
+}
+
+constexpr uid_t kNobody = 65534;
+constexpr gid_t kNogroup = 65534;
+
+// A daemon holding an AES key "kek" and an EC key "ec", both used once so their working copies
+// exist too.
+struct TwoKeys {
+    TestIdentity ec = make_identity(KeyKind::EcP256);
+    Bytes kek = random_key();
+    std::string keychain_json() const {
+        nlohmann::json j = nlohmann::json::array();
+        j.push_back({{"name", "kek"}, {"encodedKey", hex(kek)}});
+        j.push_back({{"name", "ec"}, {"privateKey", ec.key_pem_pkcs8}});
+        return j.dump();
+    }
+    static void use(const std::string& socket) {
+        auto g = req(Opcode::GenerateDataKey, 1);
+        g.str(Tag::Label, "kek");
+        REQUIRE(request(socket, std::move(g)).error_code() == 0);
+        auto s = req(Opcode::Sign, 2);
+        s.str(Tag::Label, "ec").u8(Tag::Algorithm, static_cast<uint8_t>(SignAlgorithm::EcdsaSha256)).bytes(Tag::Data, Bytes(32, 1));
+        REQUIRE(request(socket, std::move(s)).error_code() == 0);
+    }
+};
+
+// Yama's ptrace restriction (0 when Yama is absent): at 1 and above a process may ptrace only
+// its descendants, dumpable or not.
+int yama_ptrace_scope() {
+    std::ifstream in("/proc/sys/kernel/yama/ptrace_scope");
+    int scope = 0;
+    return in >> scope ? scope : 0;
+}
+
+std::string errno_name(int e) { return e == 0 ? std::string("success") : std::string(strerrorname_np(e)); }
 
 }  // namespace
 
@@ -106,25 +83,13 @@ TEST_CASE("after FORGET a key's bytes are nowhere in the daemon's memory", "[int
     WARN("skipped in the sanitizer build");
     return;
 #endif
-    const TestIdentity ec = make_identity(KeyKind::EcP256);
-    Bytes kek(32);
-    REQUIRE(random_bytes(nullptr, kek.data(), kek.size()) == 0);
-    nlohmann::json j = nlohmann::json::array();
-    j.push_back({{"name", "kek"}, {"encodedKey", hex(kek)}});
-    j.push_back({{"name", "ec"}, {"privateKey", ec.key_pem_pkcs8}});
-    KeysDaemon d(j.dump());
+    const TwoKeys keys;
+    KeysDaemon d(keys.keychain_json());
     const pid_t pid = d.daemon->pid();
+    TwoKeys::use(d.socket());
 
-    // Use both keys, so their working copies exist too.
-    auto g = req(Opcode::GenerateDataKey, 1);
-    g.str(Tag::Label, "kek");
-    REQUIRE(request(d.socket(), std::move(g)).error_code() == 0);
-    auto s = req(Opcode::Sign, 2);
-    s.str(Tag::Label, "ec").u8(Tag::Algorithm, static_cast<uint8_t>(SignAlgorithm::EcdsaSha256)).bytes(Tag::Data, Bytes(32, 1));
-    REQUIRE(request(d.socket(), std::move(s)).error_code() == 0);
-
-    const std::vector<Needle> kek_forms = forms_of(kek);
-    const std::vector<Needle> ec_forms = forms_of(ec_private_scalar(ec));
+    const std::vector<Needle> kek_forms = forms_of(keys.kek);
+    const std::vector<Needle> ec_forms = forms_of(ec_private_scalar(keys.ec));
     // While the daemon holds them the scan finds each key once in some form: it can see them.
     CHECK_FALSE(find_in_memory(pid, kek_forms).empty());
     CHECK_FALSE(find_in_memory(pid, ec_forms).empty());
@@ -139,9 +104,80 @@ TEST_CASE("after FORGET a key's bytes are nowhere in the daemon's memory", "[int
 
     for (const auto* forms : {&kek_forms, &ec_forms}) {
         const auto left = find_in_memory(pid, *forms);
-        std::string where;
-        for (const auto& l : left) where += "\n  " + l;
-        INFO((forms == &kek_forms ? "the AES key" : "the EC private key") << " is still in memory:" << where);
+        INFO((forms == &kek_forms ? "the AES key" : "the EC private key") << " is still in memory:" << describe(left));
         CHECK(left.empty());
     }
+}
+
+TEST_CASE("the pages that hold keys are locked, left out of core dumps and wiped in a forked child",
+          "[integration][hygiene]") {
+#if defined(KEYCHAIND_SANITIZED_BUILD)
+    WARN("skipped in the sanitizer build");  // the keys are found by a memory scan, as above
+    return;
+#endif
+    const TwoKeys keys;
+    KeysDaemon d(keys.keychain_json());
+    TwoKeys::use(d.socket());
+    // Where the daemon keeps each key: the AES key as is in the SecretBytes arena, the EC scalar
+    // in OpenSSL's secure heap (a BIGNUM: reversed on x86-64). Every mapping holding one counts.
+    const auto aes_hits = find_in_memory(d.daemon->pid(), forms_of(keys.kek));
+    const auto ec_hits = find_in_memory(d.daemon->pid(), forms_of(ec_private_scalar(keys.ec)));
+    REQUIRE_FALSE(aes_hits.empty());
+    REQUIRE_FALSE(ec_hits.empty());
+    for (const auto* hits : {&aes_hits, &ec_hits}) {
+        for (const MemoryHit& h : *hits) {
+            INFO((hits == &aes_hits ? "the AES key" : "the EC private key") << ", " << h.form << ", is in "
+                                                                               << h.mapping.describe());
+            CHECK(h.mapping.path.empty());  // anonymous memory, not a file or a stack or the heap
+            CHECK(h.mapping.has_flag("lo"));  // locked: never written to swap
+            CHECK(h.mapping.has_flag("dd"));  // MADV_DONTDUMP: in no core dump
+            CHECK(h.mapping.has_flag("wf"));  // MADV_WIPEONFORK: a forked child sees zeros
+        }
+    }
+}
+
+TEST_CASE("a process of another uid can neither ptrace the daemon nor open its memory or environment",
+          "[integration][hygiene]") {
+    KeysDaemon d(two_keks_json());
+    const AccessAttempts a = try_access_as(kNobody, kNogroup, d.daemon->pid());
+    CHECK(errno_name(a.ptrace_seize) == errno_name(EPERM));
+    CHECK(errno_name(a.ptrace_attach) == errno_name(EPERM));
+    CHECK(errno_name(a.open_mem) == errno_name(EACCES));
+    CHECK(errno_name(a.open_environ) == errno_name(EACCES));
+}
+
+TEST_CASE("the daemon's own uid cannot ptrace it or open its memory: the daemon is not dumpable",
+          "[integration][hygiene]") {
+    // A daemon run as nobody, and a probe as nobody too: the uids match, so only the daemon's
+    // PR_SET_DUMPABLE 0 stands between them.
+    TempDir dir;
+    const std::string keys_dir = dir.file("keys");
+    REQUIRE(std::filesystem::create_directory(keys_dir));
+    write_file(keys_dir + "/test.4DKeyChain", two_keks_json());
+    REQUIRE(chown(keys_dir.c_str(), kNobody, kNogroup) == 0);
+    REQUIRE(chown((keys_dir + "/test.4DKeyChain").c_str(), kNobody, kNogroup) == 0);
+    // Where this process may not lift RLIMIT_MEMLOCK (a container without CAP_SYS_RESOURCE) the
+    // daemon runs unlocked; what is tested here does not depend on locking.
+    const bool lockable = DaemonProcess::memory_lock_limit_can_be_lifted();
+    if (!lockable) WARN("RLIMIT_MEMLOCK cannot be lifted here: the daemon runs with allow_unlocked_memory");
+    DaemonProcess daemon(dir.path(),
+                         std::string(lockable ? "" : "allow_unlocked_memory = true\n") + "\n[keys]\ndirectories = [\"" +
+                             keys_dir + "\"]\n",
+                         {kNobody, kNogroup});
+    REQUIRE(daemon.wait_for_log("label=\"kek-1\"", std::chrono::seconds(10)));
+    CHECK((daemon.log().find("WITHOUT locked memory") == std::string::npos) == lockable);
+
+    const AccessAttempts a = try_access_as(kNobody, kNogroup, daemon.pid());
+    CHECK(errno_name(a.ptrace_seize) == errno_name(EPERM));
+    CHECK(errno_name(a.ptrace_attach) == errno_name(EPERM));
+    CHECK(errno_name(a.open_mem) == errno_name(EACCES));
+    CHECK(errno_name(a.open_environ) == errno_name(EACCES));
+
+    // The control: an ordinary (dumpable) program of the same uid is open to the same probe, so
+    // the refusals above are the daemon's doing, not this machine's.
+    const IdleProcess idle(kNobody, kNogroup);
+    const AccessAttempts c = try_access_as(kNobody, kNogroup, idle.pid());
+    CHECK(errno_name(c.open_mem) == "success");
+    CHECK(errno_name(c.open_environ) == "success");
+    if (yama_ptrace_scope() == 0) CHECK(errno_name(c.ptrace_seize) == "success");  // else: not a child
 }

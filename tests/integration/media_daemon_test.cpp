@@ -1,4 +1,5 @@
-// Integration: removable devices through real systemd-udevd, loop devices and a real keychaind.
+// Integration: removable devices through real systemd-udevd, loop devices and a real keychaind;
+// also what a pulled tethered device leaves in the daemon's memory (nothing).
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -7,10 +8,14 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/error.h"
+#include "known_secrets.h"
 #include "media_fixtures.h"
+#include "process_inspection.h"
+#include "test_keys.h"
 
 using namespace keychaind;
 using namespace keychaind::test;
@@ -177,6 +182,53 @@ TEST_CASE("detaching a stick drops its tethered keys and keeps the others", "[me
     LoopDevice again(stick.image);
     REQUIRE(wait_for_label(sock, "stick-kek-tethered", milliseconds(5000)));
     CHECK(unwrap(sock, tethered_wrapped).error_code() == 0);
+}
+
+TEST_CASE("after a tethered stick is pulled its keys' bytes are nowhere in the daemon's memory",
+          "[media][hygiene]") {
+#if defined(KEYCHAIND_SANITIZED_BUILD)
+    WARN("skipped in the sanitizer build");  // ASan's quarantine keeps freed blocks: see hygiene_test
+    return;
+#endif
+    require_udevd();
+    TempDir dir("keychaind-media");
+    const std::string uuid = random_uuid();
+    const std::string kek_hex = random_key_hex();
+    const TestIdentity tls = make_identity(KeyKind::EcP256, 0, "pulled-tls");
+    const std::string root = dir.file("root");
+    mkdir(root.c_str(), 0755);
+    nlohmann::json keys = nlohmann::json::array();
+    keys.push_back({{"name", "pulled-kek"}, {"encodedKey", kek_hex}, {"tethered", true}});
+    keys.push_back({{"name", "pulled-tls"}, {"privateKey", tls.key_pem_pkcs8}, {"tethered", true}});
+    write_file(root + "/keys.4DKeyChain", keys.dump());
+    make_ext4_image(dir.file("stick.img"), root, uuid, 8);
+    TempDir run("keychaind-media-run");
+    DaemonProcess daemon(run.path(), devices_config_for({uuid}));
+    const std::string& sock = daemon.socket_path();
+
+    LoopDevice loop(dir.file("stick.img"));
+    REQUIRE(wait_for_label(sock, "pulled-kek", milliseconds(5000)));
+    REQUIRE(wait_for_label(sock, "pulled-tls", milliseconds(5000)));
+    (void)generate_wrapped(sock, "pulled-kek");  // used once: its working copies exist too
+    REQUIRE(sign(sock, "pulled-tls").error_code() == 0);
+    const std::vector<Needle> kek_forms = forms_of(unhex(kek_hex));
+    const std::vector<Bytes> scalar = private_numbers_of_pem(tls.key_pem_pkcs8);
+    REQUIRE(scalar.size() == 1);
+    const std::vector<Needle> tls_forms = forms_of(scalar[0]);
+    // While the daemon holds them the scan finds them: it can see them.
+    CHECK_FALSE(find_in_memory(daemon.pid(), kek_forms).empty());
+    CHECK_FALSE(find_in_memory(daemon.pid(), tls_forms).empty());
+
+    loop.detach();
+    REQUIRE(wait_until_gone(sock, "pulled-kek", milliseconds(5000)));
+    REQUIRE(wait_until_gone(sock, "pulled-tls", milliseconds(5000)));
+    std::this_thread::sleep_for(milliseconds(200));  // the workers let go of them
+
+    for (const auto* forms : {&kek_forms, &tls_forms}) {
+        const auto left = find_in_memory(daemon.pid(), *forms);
+        INFO((forms == &kek_forms ? "the AES key" : "the EC private key") << " is still in memory:" << describe(left));
+        CHECK(left.empty());
+    }
 }
 
 TEST_CASE("DISCOVER reads the present devices again", "[media]") {

@@ -18,6 +18,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "known_secrets.h"
+
 #ifndef KEYCHAIND_PKCS11_MODULE
 #error "KEYCHAIND_PKCS11_MODULE must name the built module"
 #endif
@@ -26,6 +28,7 @@ namespace keychaind::test {
 namespace {
 
 void write_private_file(const std::string& path, const std::string& content) {
+    if (is_keychain_file_name(path)) remember_keychain_file(content);
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     f << content;
     f.close();

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 #include "backends.h"
@@ -261,4 +262,18 @@ TEST_CASE("OpenSSL holds a parsed key's private numbers in its secure heap until
         key.reset();
         REQUIRE(CRYPTO_secure_used() == before);
     }
+}
+
+TEST_CASE("a forked child sees zeros in OpenSSL's secure heap (MADV_WIPEONFORK)", "[core][crypto]") {
+    (void)backend_named("openssl");  // makes the heap
+    REQUIRE(CRYPTO_secure_malloc_initialized() == 1);
+    const size_t n = 64;
+    auto* p = static_cast<uint8_t*>(OPENSSL_secure_malloc(n));
+    REQUIRE(p != nullptr);
+    std::memset(p, 0x5A, n);
+    const int child_sees_zeros = core_test::forked_child_sees_all_zero(p, n);
+    const bool parent_keeps = !core_test::all_zero(p, n) && p[0] == 0x5A && p[n - 1] == 0x5A;
+    OPENSSL_secure_clear_free(p, n);
+    REQUIRE(child_sees_zeros == 1);
+    REQUIRE(parent_keeps);
 }

@@ -8,6 +8,7 @@
 
 using namespace keychaind;
 using keychaind::core_test::all_zero;
+using keychaind::core_test::forked_child_sees_all_zero;
 
 namespace {
 
@@ -181,4 +182,15 @@ TEST_CASE("secure_wipe zeroes a buffer and ignores null or empty ones", "[core][
     secure_wipe(nullptr, 8);
     secure_wipe(buf + 8, 0);
     REQUIRE(all_equal(buf + 8, 8, 0x7F));
+}
+
+TEST_CASE("a forked child sees zeros where the parent keeps a secret (MADV_WIPEONFORK)", "[core][secret]") {
+    // A slab block and a block with a mapping of its own.
+    const size_t n = GENERATE(32u, 100000u);
+    const SecretBytes s = filled(n, 0xA5);
+    std::vector<uint8_t> plain(n, 0xA5);  // the control: ordinary memory is copied into the child
+    INFO(n << " bytes");
+    REQUIRE(forked_child_sees_all_zero(s.data(), n) == 1);
+    REQUIRE(forked_child_sees_all_zero(plain.data(), n) == 0);
+    REQUIRE(all_equal(s.data(), n, 0xA5));  // the parent's copy is untouched
 }

@@ -1,6 +1,9 @@
 // Byte helpers for the core tests, written without the code under test.
 #pragma once
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -31,6 +34,16 @@ inline bool all_zero(const uint8_t* p, size_t n) {
     for (size_t i = 0; i < n; ++i)
         if (v[i] != 0) return false;
     return true;
+}
+
+// What a child forked now finds at p..p+n: 1 all zeros, 0 anything else, -1 the fork failed.
+inline int forked_child_sees_all_zero(const uint8_t* p, size_t n) {
+    const pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) _exit(all_zero(p, n) ? 0 : 1);
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status) == 0 ? 1 : 0;
 }
 
 // True when no `window`-character piece of `secret` appears in `text`.
