@@ -21,6 +21,9 @@ using keychaind::wire::Tag;
 namespace {
 
 constexpr size_t kRequestIdOffset = keychaind::wire::kLengthPrefixSize + 2;
+// How long the one reconnect waits for a listener: a restarted daemon (systemd's Restart=, an
+// upgrade) is back within this, and the requests it lost are answered instead of failed.
+constexpr std::chrono::milliseconds kRestartWait{5000};
 
 std::string hex_byte(uint8_t v) {
     static constexpr char kDigits[] = "0123456789abcdef";
@@ -261,8 +264,11 @@ int run_calls(kc_client& c, std::span<Call* const> calls) {
     std::string lost_message;  // set when some call failed because the connection closed
     for (;;) {
         if (!c.conn.is_open()) {
+            // Only the reconnect waits: a first connect to a daemon that is not running fails at once.
+            auto wait = reconnected ? kRestartWait : std::chrono::milliseconds(0);
+            if (reconnected && c.timeout_ms != 0) wait = std::min(wait, std::chrono::milliseconds(c.timeout_ms));
             try {
-                c.conn.open(c.socket_path, c.timeout_ms);
+                c.conn.open(c.socket_path, c.timeout_ms, wait);
             } catch (const ClientError& e) {
                 return fail_rest(e.code(), e.what());
             }
