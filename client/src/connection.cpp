@@ -85,12 +85,14 @@ void Connection::finish_open(int connected) {
         throw ClientError(KC_ERR_CONNECT, "fcntl(O_NONBLOCK): " + errno_text(errno));
     fd_ = fd.release();
     reader_ = keychaind::wire::FrameReader(kMaxReplyFrame);
+    reset_ = received_ = false;
 }
 
 void Connection::close() noexcept {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     reader_ = keychaind::wire::FrameReader(kMaxReplyFrame);
+    reset_ = received_ = false;
 }
 
 IoStatus Connection::write_some(std::span<const uint8_t> data, size_t& written) {
@@ -103,7 +105,10 @@ IoStatus Connection::write_some(std::span<const uint8_t> data, size_t& written) 
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return IoStatus::WouldBlock;
-        if (n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)) return IoStatus::PeerClosed;
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)) {
+            reset_ = reset_ || errno == ECONNRESET;
+            return IoStatus::PeerClosed;
+        }
         throw ClientError(KC_ERR_IO, "send to keychaind: " + errno_text(errno));
     }
     return IoStatus::Ok;
@@ -115,6 +120,7 @@ IoStatus Connection::read_available() {
     for (;;) {
         const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
         if (n > 0) {
+            received_ = true;
             reader_.append({buf, static_cast<size_t>(n)});
             status = IoStatus::Ok;
             continue;
@@ -122,6 +128,7 @@ IoStatus Connection::read_available() {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         if (n == 0 || errno == ECONNRESET) {
+            reset_ = reset_ || n < 0;
             status = IoStatus::PeerClosed;
             break;
         }

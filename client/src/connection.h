@@ -41,6 +41,10 @@ public:
     std::optional<keychaind::WipingBuffer> next_frame() { return reader_.next(); }
     // True when part of a frame has arrived but not all of it.
     bool has_partial_frame() const noexcept { return reader_.buffered() > 0; }
+    // The peer closed with what we sent still unread (ECONNRESET, not end-of-file) and nothing
+    // ever came back: a daemon that died, or one that never accepted this connection (it died
+    // with the connection in its listen backlog).
+    bool reset_before_any_reply() const noexcept { return reset_ && !received_; }
     // poll(2) on the socket; returns revents (0 on timeout). timeout_ms < 0 waits forever.
     short wait(short events, int timeout_ms);
 
@@ -49,6 +53,8 @@ private:
 
     int fd_ = -1;
     keychaind::wire::FrameReader reader_{kMaxReplyFrame};
+    bool reset_ = false;     // ECONNRESET seen
+    bool received_ = false;  // a byte arrived
 };
 
 }  // namespace keychain::detail
