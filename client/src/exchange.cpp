@@ -21,8 +21,9 @@ using keychaind::wire::Tag;
 namespace {
 
 constexpr size_t kRequestIdOffset = keychaind::wire::kLengthPrefixSize + 2;
-// How long the one reconnect waits for a listener: a restarted daemon (systemd's Restart=, an
-// upgrade) is back within this, and the requests it lost are answered instead of failed.
+// How long after the daemon closed our connection a connect waits for a listener: a restarted
+// daemon (systemd's Restart=, an upgrade) is back within this, and the requests it lost are
+// answered instead of failed.
 constexpr std::chrono::milliseconds kRestartWait{5000};
 
 std::string hex_byte(uint8_t v) {
@@ -113,6 +114,7 @@ public:
                 }
             }
             if (peer_closed) {
+                c_.peer_closed_at = std::chrono::steady_clock::now();
                 AttemptResult r;
                 r.partial_reply = c_.conn.has_partial_frame();
                 r.reset_unanswered = c_.conn.reset_before_any_reply();
@@ -267,9 +269,15 @@ int run_calls(kc_client& c, std::span<Call* const> calls) {
     std::string lost_message;  // set when some call failed because the connection closed
     for (;;) {
         if (!c.conn.is_open()) {
-            // Only the reconnect waits: a first connect to a daemon that is not running fails at once.
-            auto wait = reconnected ? kRestartWait : std::chrono::milliseconds(0);
-            if (reconnected && c.timeout_ms != 0) wait = std::min(wait, std::chrono::milliseconds(c.timeout_ms));
+            // Only within kRestartWait of the daemon closing our connection (it may be
+            // restarting): a daemon that was never reached is reported at once.
+            std::chrono::milliseconds wait{0};
+            if (c.peer_closed_at) {
+                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    *c.peer_closed_at + kRestartWait - std::chrono::steady_clock::now());
+                wait = std::max(left, std::chrono::milliseconds(0));
+                if (c.timeout_ms != 0) wait = std::min(wait, std::chrono::milliseconds(c.timeout_ms));
+            }
             try {
                 c.conn.open(c.socket_path, c.timeout_ms, wait);
             } catch (const ClientError& e) {
