@@ -2,6 +2,7 @@
 #include "process_hardening.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -18,6 +19,22 @@
 #endif
 
 namespace keychaind {
+namespace {
+
+// Whether CAP_IPC_LOCK is in the effective set: with it, RLIMIT_MEMLOCK does not apply. Being
+// root is not enough (a unit's CapabilityBoundingSet, setpriv, a container may drop it).
+bool has_ipc_lock_capability() {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+    if (syscall(SYS_capget, &header, data) != 0) return false;
+    return (data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective & CAP_TO_MASK(CAP_IPC_LOCK)) != 0;
+}
+
+std::string memlock_limit_text(const rlimit& lim) {
+    return lim.rlim_cur == RLIM_INFINITY ? std::string("unlimited") : std::to_string(lim.rlim_cur) + " bytes";
+}
+
+}  // namespace
 
 void forbid_core_dumps_and_ptrace() {
     const rlimit zero{0, 0};
@@ -28,20 +45,23 @@ void forbid_core_dumps_and_ptrace() {
 }
 
 std::string lock_all_memory() {
-    // With a finite RLIMIT_MEMLOCK and no CAP_IPC_LOCK, MCL_FUTURE would make later thread
-    // stacks and heap growth fail at random; better to refuse up front.
+    // Without CAP_IPC_LOCK a finite RLIMIT_MEMLOCK would let MCL_CURRENT pass and make later
+    // thread stacks, heap growth and OpenSSL's secure heap fail at random under MCL_FUTURE;
+    // better to refuse up front.
     rlimit lim{};
     getrlimit(RLIMIT_MEMLOCK, &lim);
-    if (geteuid() != 0 && lim.rlim_cur != RLIM_INFINITY)
-        return "RLIMIT_MEMLOCK is " + std::to_string(lim.rlim_cur) +
-               " bytes and the daemon is not root; run it as root, with CAP_IPC_LOCK and "
+    const bool capable = has_ipc_lock_capability();
+    if (!capable && lim.rlim_cur != RLIM_INFINITY)
+        return "RLIMIT_MEMLOCK is " + memlock_limit_text(lim) +
+               " and the daemon lacks CAP_IPC_LOCK; run it with CAP_IPC_LOCK (root's default) or "
                "LimitMEMLOCK=infinity";
     // MCL_ONFAULT: lock pages as they are touched, so idle thread stacks cost no memory.
     // The raw syscall: ASan and UBSan intercept mlockall() as a silent no-op, and the sanitizer
     // build must lock (and be tested to lock) like the release build.
     auto lock = [](int flags) { return syscall(SYS_mlockall, flags) == 0; };
     if (!lock(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) && !lock(MCL_CURRENT | MCL_FUTURE))
-        return std::string("mlockall: ") + std::strerror(errno);
+        return std::string("mlockall: ") + std::strerror(errno) + " (RLIMIT_MEMLOCK " + memlock_limit_text(lim) +
+               (capable ? ", with CAP_IPC_LOCK)" : ", without CAP_IPC_LOCK)");
     return {};
 }
 

@@ -8,8 +8,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 #include "client_error.h"
@@ -37,7 +39,7 @@ private:
 };
 }  // namespace
 
-void Connection::open(const std::string& path, uint32_t timeout_ms) {
+void Connection::open(const std::string& path, uint32_t timeout_ms, std::chrono::milliseconds listener_wait) {
     close();
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -46,33 +48,51 @@ void Connection::open(const std::string& path, uint32_t timeout_ms) {
                                                std::to_string(sizeof addr.sun_path - 1) + " bytes");
     std::memcpy(addr.sun_path, path.data(), path.size());
 
-    FdGuard fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (fd.get() < 0) throw ClientError(KC_ERR_CONNECT, "socket: " + errno_text(errno));
-    // A Unix-socket connect waits for room in the listen backlog for up to SO_SNDTIMEO.
-    timeval tv{static_cast<time_t>(timeout_ms / 1000), static_cast<suseconds_t>(timeout_ms % 1000 * 1000)};
-    setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    int rc;
-    do {
-        rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) {
+    const auto deadline = std::chrono::steady_clock::now() + listener_wait;
+    auto pause = std::chrono::milliseconds(10);
+    for (;;) {
+        FdGuard fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (fd.get() < 0) throw ClientError(KC_ERR_CONNECT, "socket: " + errno_text(errno));
+        // A Unix-socket connect waits for room in the listen backlog for up to SO_SNDTIMEO.
+        timeval tv{static_cast<time_t>(timeout_ms / 1000), static_cast<suseconds_t>(timeout_ms % 1000 * 1000)};
+        setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        int rc;
+        do {
+            rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+        } while (rc != 0 && errno == EINTR);
+        if (rc == 0) {
+            finish_open(fd.release());
+            return;
+        }
         const int err = errno;
+        const bool nobody_listens = err == ENOENT || err == ECONNREFUSED;
+        if (nobody_listens && std::chrono::steady_clock::now() + pause < deadline) {
+            std::this_thread::sleep_for(pause);
+            pause = std::min(pause * 2, std::chrono::milliseconds(200));
+            continue;
+        }
         std::string hint;
         if (err == ENOENT || err == ECONNREFUSED) hint = " (is keychaind running?)";
         if (err == EACCES) hint = " (is this user in the socket's group?)";
         throw ClientError(KC_ERR_CONNECT, "cannot connect to " + path + ": " + errno_text(err) + hint);
     }
+}
+
+void Connection::finish_open(int connected) {
+    FdGuard fd(connected);
     const int flags = fcntl(fd.get(), F_GETFL);
     if (flags < 0 || fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0)
         throw ClientError(KC_ERR_CONNECT, "fcntl(O_NONBLOCK): " + errno_text(errno));
     fd_ = fd.release();
     reader_ = keychaind::wire::FrameReader(kMaxReplyFrame);
+    reset_ = received_ = false;
 }
 
 void Connection::close() noexcept {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     reader_ = keychaind::wire::FrameReader(kMaxReplyFrame);
+    reset_ = received_ = false;
 }
 
 IoStatus Connection::write_some(std::span<const uint8_t> data, size_t& written) {
@@ -85,7 +105,10 @@ IoStatus Connection::write_some(std::span<const uint8_t> data, size_t& written) 
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return IoStatus::WouldBlock;
-        if (n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)) return IoStatus::PeerClosed;
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)) {
+            reset_ = reset_ || errno == ECONNRESET;
+            return IoStatus::PeerClosed;
+        }
         throw ClientError(KC_ERR_IO, "send to keychaind: " + errno_text(errno));
     }
     return IoStatus::Ok;
@@ -97,6 +120,7 @@ IoStatus Connection::read_available() {
     for (;;) {
         const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
         if (n > 0) {
+            received_ = true;
             reader_.append({buf, static_cast<size_t>(n)});
             status = IoStatus::Ok;
             continue;
@@ -104,6 +128,7 @@ IoStatus Connection::read_available() {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         if (n == 0 || errno == ECONNRESET) {
+            reset_ = reset_ || n < 0;
             status = IoStatus::PeerClosed;
             break;
         }

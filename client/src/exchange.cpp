@@ -21,6 +21,10 @@ using keychaind::wire::Tag;
 namespace {
 
 constexpr size_t kRequestIdOffset = keychaind::wire::kLengthPrefixSize + 2;
+// How long after the daemon closed our connection a connect waits for a listener: a restarted
+// daemon (systemd's Restart=, an upgrade) is back within this, and the requests it lost are
+// answered instead of failed.
+constexpr std::chrono::milliseconds kRestartWait{5000};
 
 std::string hex_byte(uint8_t v) {
     static constexpr char kDigits[] = "0123456789abcdef";
@@ -54,6 +58,7 @@ struct AttemptResult {
     AttemptEnd end = AttemptEnd::Done;
     Failure failure{KC_OK, {}};
     bool partial_reply = false;  // Lost: part of a frame had arrived
+    bool reset_unanswered = false;  // Lost: reset by the peer, nothing ever received on it
 };
 
 // One pass over one connection: sends the unanswered calls and reads replies until all are
@@ -109,8 +114,10 @@ public:
                 }
             }
             if (peer_closed) {
+                c_.peer_closed_at = std::chrono::steady_clock::now();
                 AttemptResult r;
                 r.partial_reply = c_.conn.has_partial_frame();
+                r.reset_unanswered = c_.conn.reset_before_any_reply();
                 c_.drop_connection();
                 if (pending_ == 0) return r;
                 r.end = AttemptEnd::Lost;
@@ -258,11 +265,21 @@ int run_calls(kc_client& c, std::span<Call* const> calls) {
         return code;
     };
     bool reconnected = false;
+    std::chrono::steady_clock::time_point first_loss;
     std::string lost_message;  // set when some call failed because the connection closed
     for (;;) {
         if (!c.conn.is_open()) {
+            // Only within kRestartWait of the daemon closing our connection (it may be
+            // restarting): a daemon that was never reached is reported at once.
+            std::chrono::milliseconds wait{0};
+            if (c.peer_closed_at) {
+                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    *c.peer_closed_at + kRestartWait - std::chrono::steady_clock::now());
+                wait = std::max(left, std::chrono::milliseconds(0));
+                if (c.timeout_ms != 0) wait = std::min(wait, std::chrono::milliseconds(c.timeout_ms));
+            }
             try {
-                c.conn.open(c.socket_path, c.timeout_ms);
+                c.conn.open(c.socket_path, c.timeout_ms, wait);
             } catch (const ClientError& e) {
                 return fail_rest(e.code(), e.what());
             }
@@ -278,11 +295,17 @@ int run_calls(kc_client& c, std::span<Call* const> calls) {
         // The connection closed under us (an idle timeout, a daemon restart). A request never
         // completely written cannot have been carried out; one that was, only if nothing of
         // its reply came back, and it is sent again only when doing it twice is harmless.
+        // A reconnect that lands in the listen backlog of a daemon being killed is reset unread:
+        // that is the same outage, and does not use up the one reconnect while a restart may
+        // still be under way.
+        const auto now = std::chrono::steady_clock::now();
+        if (!reconnected) first_loss = now;
+        const bool same_outage = reconnected && r.reset_unanswered && now - first_loss < kRestartWait;
         bool retry = false;
         for (Call* call : calls) {
             if (call->answered) continue;
             const bool fully_written = call->written == call->frame.size();
-            if (!reconnected && (!fully_written || (call->idempotent && !r.partial_reply))) {
+            if ((!reconnected || same_outage) && (!fully_written || (call->idempotent && !r.partial_reply))) {
                 retry = true;
                 continue;
             }

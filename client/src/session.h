@@ -1,6 +1,7 @@
 // kc_client: one connection to keychaind, its settings, the request ids and the queued events.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -24,6 +25,9 @@ struct kc_client {
     uint32_t timeout_ms = keychain::detail::kDefaultTimeoutMs;
     uint32_t last_request_id = 0;
     std::string last_error;
+    // When the daemon last closed the connection under us (a restart?); connecting again soon
+    // after waits for it to listen again (exchange.cpp).
+    std::optional<std::chrono::steady_clock::time_point> peer_closed_at;
 
     // The request id of the SUBSCRIBE whose events this connection receives.
     std::optional<uint32_t> subscription;

@@ -208,6 +208,8 @@ AuditLog::AuditLog(AuditConfig cfg) : cfg_(std::move(cfg)) {
                                  "\" is not one of auto, journal, file, both, off");
     if ((t == "file" || t == "both") && cfg_.file.empty())
         throw std::runtime_error("audit target \"" + t + "\" needs an audit file");
+    if (cfg_.on_failure != "continue" && cfg_.on_failure != "deny")
+        throw std::runtime_error("audit on_failure \"" + cfg_.on_failure + "\" is not one of continue, deny");
     journal_ = t == "journal" || t == "both" || (t == "auto" && journal_present());
     const bool use_file = file_in_use(cfg_, journal_);
     if (t == "auto" && !journal_ && !use_file)
@@ -220,9 +222,9 @@ AuditLog::~AuditLog() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-void AuditLog::write(const AuditRecord& record) {
+bool AuditLog::write(const AuditRecord& record) {
     // fd_ may change under the mutex (reopen), but whether there is a file never does.
-    if (!enabled_) return;
+    if (!enabled_) return true;
     const std::string line = record.json();
 
     std::lock_guard lock(mu_);
@@ -252,12 +254,18 @@ void AuditLog::write(const AuditRecord& record) {
                        std::strerror(err);
     }
     if (!failure.empty()) {
-        if (!failing_) log::error(failure + "; serving continues");
+        if (!failing_)
+            log::error(failure + (cfg_.deny_on_failure()
+                                      ? "; requests are refused until records can be written (on_failure = \"deny\")"
+                                      : "; serving continues"));
         failing_ = true;
-    } else if (failing_) {
+        return false;
+    }
+    if (failing_) {
         failing_ = false;
         log::info("audit: records are written again");
     }
+    return true;
 }
 
 void AuditLog::reopen() {

@@ -21,6 +21,10 @@ struct AuditConfig {
     // (with one warning at start); "journal", "file", "both", "off".
     std::string target = "auto";
     std::string file;  // absolute; created 0600 root, appended to, reopened on SIGHUP
+    // When a record cannot be written (a full disk, the journal gone): "continue" serves on and
+    // logs the failure once; "deny" refuses every request whose decision is not recorded.
+    std::string on_failure = "continue";
+    bool deny_on_failure() const { return on_failure == "deny"; }
 };
 
 // One audit record: "event" plus fields. Values are strings, integers or booleans.
@@ -47,9 +51,10 @@ public:
     // Throws std::runtime_error naming the file when it cannot be opened.
     explicit AuditLog(AuditConfig cfg);
     ~AuditLog();
-    // Thread-safe; a write failure is logged (once per failure streak), never thrown: the audit
-    // failure policy is "log and keep serving" (docs/policy.md says so).
-    void write(const AuditRecord& record);
+    // Thread-safe; a write failure is logged (once per failure streak, and its end), never
+    // thrown. Returns false when the record could not be written; what that means for the request
+    // is the caller's, by config().on_failure (docs/policy.md).
+    bool write(const AuditRecord& record);
     // SIGHUP: reopens the file (log rotation).
     void reopen();
     const AuditConfig& config() const { return cfg_; }

@@ -1,6 +1,7 @@
 // TOML config parsing and validation, every error with file and line.
 #include "config/config.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <p11-kit/pkcs11.h>
 #include <p11-kit/uri.h>
@@ -9,16 +10,47 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <set>
+#include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
+
+#include "core/unique_fd.h"
 
 namespace keychaind {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The whole file, read safely: it may be replaced at any moment by whoever edits it (a reload
+// then reads what is there), so no symlink, nothing but a regular file, and a size cap. O_NONBLOCK:
+// a FIFO put in its place must not hang the daemon's event loop at SIGHUP.
+std::string read_config_text(const std::string& file) {
+    const UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    if (!fd) {
+        const int err = errno;
+        if (err == ELOOP) throw ConfigError(file + ": is a symbolic link; name the file itself");
+        throw ConfigError(file + ": cannot open: " + std::strerror(err));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw ConfigError(file + ": cannot stat: " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) throw ConfigError(file + ": is not a regular file");
+    const std::string too_large = file + ": is larger than " + std::to_string(kMaxConfigFileBytes) + " bytes";
+    if (st.st_size > static_cast<off_t>(kMaxConfigFileBytes)) throw ConfigError(too_large);
+    std::string text(kMaxConfigFileBytes + 1, '\0');
+    size_t got = 0;
+    for (;;) {
+        const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw ConfigError(file + ": cannot read: " + std::strerror(errno));
+        if (n == 0) break;
+        got += static_cast<size_t>(n);
+        if (got > kMaxConfigFileBytes) throw ConfigError(too_large);  // it grew since fstat
+    }
+    text.resize(got);
+    return text;
+}
 
 class Reader {
 public:
@@ -219,7 +251,7 @@ void read_pkcs11(const Reader& r, const toml::table& p, Pkcs11Config& c) {
 }
 
 void read_audit(const Reader& r, const toml::table& a, AuditConfig& c) {
-    r.check_keys(a, "[audit]", {"target", "file"});
+    r.check_keys(a, "[audit]", {"target", "file", "on_failure"});
     c.target = r.str(a, "target", c.target);
     if (c.target != "auto" && c.target != "journal" && c.target != "file" && c.target != "both" &&
         c.target != "off")
@@ -227,6 +259,9 @@ void read_audit(const Reader& r, const toml::table& a, AuditConfig& c) {
     if (a.get("file")) c.file = r.path(a, "file", "");
     if ((c.target == "file" || c.target == "both") && c.file.empty())
         r.fail(a.get("target"), "target \"" + c.target + "\" needs file, the audit log's path");
+    c.on_failure = r.str(a, "on_failure", c.on_failure);
+    if (c.on_failure != "continue" && c.on_failure != "deny")
+        r.fail(a.get("on_failure"), "on_failure \"" + c.on_failure + "\" is not one of continue, deny");
 }
 
 }  // namespace
@@ -237,13 +272,7 @@ const std::vector<std::string>& supported_device_filesystems() {
     return kTypes;
 }
 
-Config load_config(const std::string& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::string text;
-    if (in) text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (!in.is_open() || in.bad()) throw ConfigError(file + ": cannot be read: " + std::strerror(errno));
-    return parse_config(text, file);
-}
+Config load_config(const std::string& file) { return parse_config(read_config_text(file), file); }
 
 Config parse_config(std::string_view text, const std::string& file) {
     Config c;

@@ -108,7 +108,10 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-// Reads and validates a config file. Relative paths inside it are taken relative to the file's
+// A config file larger than this is refused (it is a few KiB at most).
+constexpr size_t kMaxConfigFileBytes = 1024 * 1024;
+
+// Reads and validates a config file: a regular file, not a symlink, at most kMaxConfigFileBytes. Relative paths inside it are taken relative to the file's
 // directory. Throws ConfigError.
 Config load_config(const std::string& path);
 // The same from the file's text; `path` names it in errors and is the base of relative paths.

@@ -42,17 +42,22 @@ std::string key_text(const KeyInfo& key) {
     return "key " + key.id.hex() + " (\"" + log::escape(key.label, 128) + "\")";
 }
 
-[[noreturn]] void deny(Opcode op, const std::string& what) {
+[[noreturn]] void deny(Opcode op, const std::string& what, std::string_view why = {}) {
     std::string m(wire::opcode_name(op));
     if (!what.empty()) m += " on " + what;
-    throw KeychainError(ErrorCode::Denied, m + " denied");
+    m += " denied";
+    if (!why.empty()) m += ": " + std::string(why);
+    throw KeychainError(ErrorCode::Denied, m);
 }
+
+// [audit] on_failure = "deny": an allowed request whose decision was not recorded (fail closed).
+constexpr std::string_view kNotAudited = "the audit log cannot be written";
 
 }  // namespace
 
-void Access::audit_decision(const Caller& caller, Opcode op, const KeyInfo* key, bool allowed,
+bool Access::audit_decision(const Caller& caller, Opcode op, const KeyInfo* key, bool allowed,
                             std::string_view rule, std::string_view reason) {
-    if (!auditing()) return;
+    if (!auditing()) return true;
     AuditRecord r("decision");
     r.peer(caller.identity->peer)
         .add("op", policy::operation_name(policy_operation(op)))
@@ -60,7 +65,7 @@ void Access::audit_decision(const Caller& caller, Opcode op, const KeyInfo* key,
         .add("rule", rule);
     if (key != nullptr) r.add("key_id", key->id.hex()).add("label", key->label);
     if (!reason.empty()) r.add("reason", reason);
-    audit_->write(r);
+    return audit_->write(r) || !audit_->config().deny_on_failure();
 }
 
 void Access::check_peer(const Caller& caller, Opcode op, const std::function<std::string()>& key_selector) {
@@ -81,8 +86,9 @@ void Access::check_peer(const Caller& caller, Opcode op, const std::function<std
         return;  // decided once the key is known
     }
     const policy::Decision d = caller.view->decide(pop, nullptr);
-    audit_decision(caller, op, nullptr, d.allowed, d.rule);
+    const bool recorded = audit_decision(caller, op, nullptr, d.allowed, d.rule);
     if (!d.allowed) deny(op, what());
+    if (!recorded) deny(op, what(), kNotAudited);
     enforce_rate(caller, op, d);
 }
 
@@ -96,9 +102,15 @@ void Access::check_key(const Caller& caller, Opcode op, const KeyDescription& ke
 
 void Access::decide_key(const Caller& caller, Opcode op, const KeyInfo& key, const policy::KeyFacts& facts) {
     const policy::Decision d = caller.view->decide(policy_operation(op), &facts);
-    audit_decision(caller, op, &key, d.allowed, d.rule);
+    const bool recorded = audit_decision(caller, op, &key, d.allowed, d.rule);
     if (!d.allowed) deny(op, key_text(key));
+    if (!recorded) deny(op, key_text(key), kNotAudited);
     enforce_rate(caller, op, d);
+}
+
+void Access::audit_own_decision(Opcode op, const AuditRecord& record) {
+    if (audit_ == nullptr) return;
+    if (!audit_->write(record) && audit_->config().deny_on_failure()) deny(op, {}, kNotAudited);
 }
 
 bool Access::may_see(const Caller& caller, Operation op, const KeyInfo& key) const {

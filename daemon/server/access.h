@@ -48,12 +48,17 @@ public:
     // LIST_KEYS and SUBSCRIBE show only keys the peer may see; no audit line per key.
     bool may_see(const Caller& caller, policy::Operation op, const KeyInfo& key) const;
     // One "decision" audit line; `reason` adds why, when the rule alone does not say it.
-    void audit_decision(const Caller& caller, wire::Opcode op, const KeyInfo* key, bool allowed,
+    // Returns false when the line could not be written and [audit] on_failure = "deny": the
+    // request must then be refused.
+    bool audit_decision(const Caller& caller, wire::Opcode op, const KeyInfo* key, bool allowed,
                         std::string_view rule, std::string_view reason = {});
     void audit(const AuditRecord& record) {
         if (audit_ != nullptr) audit_->write(record);
     }
     bool auditing() const { return audit_ != nullptr && audit_->enabled(); }
+    // A "decision" line the operation writes itself (LIST_KEYS, with keys_shown). Throws DENIED
+    // when it cannot be written and [audit] on_failure = "deny".
+    void audit_own_decision(wire::Opcode op, const AuditRecord& record);
 
 private:
     void enforce_rate(const Caller& caller, wire::Opcode op, const policy::Decision& d);

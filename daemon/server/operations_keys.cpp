@@ -42,7 +42,7 @@ WipingBuffer Operations::list_keys(const wire::Message& req, const Caller& calle
     }
     AuditRecord r("decision");
     r.peer(caller.identity->peer).add("op", "list").add("result", "allow").add("keys_shown", shown);
-    access_.audit(r);
+    access_.audit_own_decision(Opcode::ListKeys, r);
     return std::move(b).finish();
 }
 

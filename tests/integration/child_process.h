@@ -45,6 +45,7 @@ class BackgroundProcess {
     // (128 + signal when killed by one).
     int stop(int sig);
     bool running();
+    pid_t pid() const { return pid_; }  // -1 once it has exited and been reaped
 
   private:
     pid_t pid_ = -1;

@@ -1,4 +1,7 @@
-// The config's [audit] section and [daemon] policy option.
+// The config's [audit] section and [daemon] policy option, and how the config file is read.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <string>
@@ -42,6 +45,43 @@ TEST_CASE("[audit] target and file are read, the file relative to the config") {
         c = load_config(write_config_file(dir, std::string("[audit]\ntarget = \"") + t + "\"\n"));
         CHECK(c.audit.target == t);
     }
+}
+
+TEST_CASE("[audit] on_failure is continue by default, or deny") {
+    TempDir dir("audit-config");
+    auto c = load_config(write_config_file(dir, "[audit]\ntarget = \"off\"\n"));
+    CHECK(c.audit.on_failure == "continue");
+    CHECK_FALSE(c.audit.deny_on_failure());
+    c = load_config(write_config_file(dir, "[audit]\non_failure = \"deny\"\n"));
+    CHECK(c.audit.on_failure == "deny");
+    CHECK(c.audit.deny_on_failure());
+    c = load_config(write_config_file(dir, "[audit]\non_failure = \"continue\"\n"));
+    CHECK_FALSE(c.audit.deny_on_failure());
+    std::string path = write_config_file(dir, "[audit]\n\non_failure = \"halt\"\n");
+    CHECK_THROWS_WITH(load_config(path), path + ":3: on_failure \"halt\" is not one of continue, deny");
+    path = write_config_file(dir, "[audit]\non_failure = true\n");
+    CHECK_THROWS_WITH(load_config(path), path + ":2: on_failure must be a string");
+}
+
+TEST_CASE("the config file must be a regular file, not a symlink, at most 1 MiB") {
+    TempDir dir("audit-config");
+    const std::string good = write_config_file(dir, "[limits]\nmax_in_flight = 4\n");
+    const std::string link = dir.file("link.conf");
+    REQUIRE(symlink(good.c_str(), link.c_str()) == 0);
+    CHECK_THROWS_WITH(load_config(link), link + ": is a symbolic link; name the file itself");
+    CHECK_THROWS_WITH(load_config(dir.path()), dir.path() + ": is not a regular file");
+    // A FIFO nobody writes to: refused at once, never waited on.
+    const std::string fifo = dir.file("fifo.conf");
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK_THROWS_WITH(load_config(fifo), fifo + ": is not a regular file");
+    const std::string missing = dir.file("missing.conf");
+    CHECK_THROWS_WITH(load_config(missing), missing + ": cannot open: No such file or directory");
+    const std::string big = dir.file("big.conf");
+    std::ofstream(big) << "# " << std::string(keychaind::kMaxConfigFileBytes, 'x') << "\n";
+    CHECK_THROWS_WITH(load_config(big), big + ": is larger than 1048576 bytes");
+    // Just under the cap is read.
+    std::ofstream(big, std::ios::trunc) << "# " << std::string(keychaind::kMaxConfigFileBytes - 3, 'x') << "\n";
+    CHECK(load_config(big).max_in_flight == 128);
 }
 
 TEST_CASE("bad [audit] options name the file and line") {
