@@ -135,5 +135,5 @@ TEST_CASE("a config parsed from text reads as that file would: its path in error
 TEST_CASE("a config file that cannot be read is refused with its path and the reason") {
     TempDir dir("audit-config");
     const std::string missing = dir.file("missing.conf");
-    CHECK_THROWS_WITH(load_config(missing), missing + ": cannot be read: No such file or directory");
+    CHECK_THROWS_WITH(load_config(missing), missing + ": cannot open: No such file or directory");
 }
