@@ -130,6 +130,10 @@ const CryptoBackend& crypto_backend();
 // scalar among them, in memory they free without clearing). Must run before OpenSSL allocates
 // anything: first thing in main. False when it is too late.
 bool wipe_openssl_frees();
+// Frees OpenSSL's state for the calling thread (its error queue, among others). A thread that
+// may still be ending when the process exits calls it last: otherwise the state is released by a
+// thread-exit handler that can run after OpenSSL's own exit-time clean-up, and is lost.
+void release_thread_crypto_state();
 // A compiled-in backend by its option value, "mbedtls" or "openssl" (both are always built, so
 // tests can run each and compare them); nullptr for any other name.
 const CryptoBackend* crypto_backend_named(std::string_view name);

@@ -679,4 +679,6 @@ bool wipe_openssl_frees() {
     return CRYPTO_set_mem_functions(plain_malloc, wiping_realloc, wiping_free) == 1;
 }
 
+void release_thread_crypto_state() { OPENSSL_thread_stop(); }
+
 }  // namespace keychaind

@@ -3,7 +3,10 @@
 
 #include <pthread.h>
 
+#include <chrono>
 #include <thread>
+
+#include "core/crypto_backend.h"
 
 namespace keychaind::token {
 
@@ -11,6 +14,13 @@ CallThread::CallThread(std::string name) : state_(std::make_shared<State>()) {
     std::thread t([st = state_, name = std::move(name)] {
         pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
         loop(st);
+        // The module's calls (SoftHSM2's, say) leave OpenSSL state on this thread.
+        release_thread_crypto_state();
+        {
+            std::lock_guard lk(st->mu);
+            st->finished = true;
+        }
+        st->cv.notify_all();
     });
     // The thread keeps its own reference to the state: it may outlive this object, stuck in a
     // module call, and ends by itself if the call ever returns.
@@ -18,11 +28,13 @@ CallThread::CallThread(std::string name) : state_(std::make_shared<State>()) {
 }
 
 CallThread::~CallThread() {
-    {
-        std::lock_guard lk(state_->mu);
-        state_->stopping = true;
-    }
+    std::unique_lock lk(state_->mu);
+    state_->stopping = true;
     state_->cv.notify_all();
+    // A thread that is not stuck in a module ends at once; waiting for it means nothing of it
+    // runs on while the process exits. A stuck one is left to end by itself, if ever.
+    if (!state_->stuck)
+        state_->cv.wait_for(lk, std::chrono::seconds(2), [&] { return state_->finished; });
 }
 
 void CallThread::loop(std::shared_ptr<State> st) {

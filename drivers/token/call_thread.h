@@ -39,6 +39,7 @@ private:
         std::deque<std::function<void()>> jobs;
         bool stopping = false;
         bool stuck = false;
+        bool finished = false;  // the thread has left its loop
     };
     static void loop(std::shared_ptr<State> st);
     std::shared_ptr<State> state_;

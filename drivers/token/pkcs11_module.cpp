@@ -8,6 +8,7 @@
 #include <map>
 #include <thread>
 
+#include "core/crypto_backend.h"
 #include "core/log.h"
 #include "token/module_file.h"
 #include "token/slot_monitor.h"
@@ -173,6 +174,7 @@ Module::~Module() {
             }
         }
         log::debug("module " + spec + " finalized and unloaded");
+        release_thread_crypto_state();  // before the exit-time wait below can let the process end
         if (done) done->set_value();
     }).detach();
 }

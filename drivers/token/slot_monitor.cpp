@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "core/crypto_backend.h"
 #include "core/log.h"
 
 namespace keychaind::token {
@@ -103,6 +104,7 @@ void SlotMonitor::run(const std::shared_ptr<State>& st) {
         }
         tick(st, true);
     }
+    release_thread_crypto_state();  // the module's calls leave OpenSSL state on this thread
     {
         std::lock_guard lk(st->mu);
         st->exited = true;
