@@ -1,6 +1,7 @@
-// Names and properties of the wire's algorithm and key-kind values, and the input checks every
-// backend shares.
+// Names and properties of the wire's algorithm and key-kind values, the input checks every
+// backend shares, and PrivateKey::sign (sign_into a vector).
 #include <string>
+#include <vector>
 
 #include "core/crypto_backend.h"
 #include "core/error.h"
@@ -90,6 +91,18 @@ void check_sign_request(SignAlgorithm alg, KeyKind key, size_t modulus_bytes, si
         throw KeychainError(ErrorCode::BadRequest, "rsa-pkcs1-raw input must be 1.." +
                                                        std::to_string(modulus_bytes - 11) +
                                                        " bytes");
+}
+
+void check_signature_room(size_t need, std::span<const uint8_t> out) {
+    if (out.size() < need)
+        throw KeychainError(ErrorCode::Internal, "a signature of up to " + std::to_string(need) +
+                                                     " bytes does not fit a buffer of " + std::to_string(out.size()));
+}
+
+std::vector<uint8_t> PrivateKey::sign(SignAlgorithm alg, std::span<const uint8_t> digest) const {
+    std::vector<uint8_t> sig(kMaxSignatureSize);
+    sig.resize(sign_into(alg, digest, sig));
+    return sig;
 }
 
 void check_decrypt_request(KeyKind key, size_t modulus_bytes, size_t ciphertext_size) {

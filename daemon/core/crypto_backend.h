@@ -54,6 +54,8 @@ bool sign_algorithm_fits(SignAlgorithm a, KeyKind key) noexcept;
 // 1..k-11 bytes (k = modulus_bytes) or an ed25519 message over kMaxEd25519MessageBytes,
 // Unsupported for an algorithm the key cannot do.
 void check_sign_request(SignAlgorithm alg, KeyKind key, size_t modulus_bytes, size_t input_size);
+// Before writing a signature of up to `need` bytes into `out`: Internal when it does not fit.
+void check_signature_room(size_t need, std::span<const uint8_t> out);
 // Before RSA-OAEP: Unsupported for a key that is not RSA, BadRequest for a ciphertext that is not
 // exactly k bytes.
 void check_decrypt_request(KeyKind key, size_t modulus_bytes, size_t ciphertext_size);
@@ -74,9 +76,15 @@ public:
     virtual KeyKind kind() const = 0;
     virtual unsigned bits() const = 0;
     virtual const std::vector<uint8_t>& public_key_der() const = 0;  // SubjectPublicKeyInfo
-    // Throws KeychainError (BadRequest for a digest that does not fit, Unsupported for an
-    // algorithm the key cannot do).
-    virtual std::vector<uint8_t> sign(SignAlgorithm alg, std::span<const uint8_t> digest) const = 0;
+    // The largest signature of any key the daemon takes: RSA-4096.
+    static constexpr size_t kMaxSignatureSize = 512;
+    // Writes the signature into `out` and returns its length; kMaxSignatureSize bytes fit every
+    // key, so a caller can sign into a fixed array on its stack (the daemon's SIGN allocates
+    // nothing of its own). Throws KeychainError (BadRequest for a digest that does not fit,
+    // Unsupported for an algorithm the key cannot do, Internal for an `out` too small).
+    virtual size_t sign_into(SignAlgorithm alg, std::span<const uint8_t> digest, std::span<uint8_t> out) const = 0;
+    // The same into a new vector, for callers off the hot path.
+    std::vector<uint8_t> sign(SignAlgorithm alg, std::span<const uint8_t> digest) const;
     virtual SecretBytes decrypt(DecryptAlgorithm alg, std::span<const uint8_t> ciphertext) const = 0;
 };
 

@@ -160,15 +160,15 @@ public:
     unsigned bits() const override { return bits_; }
     const std::vector<uint8_t>& public_key_der() const override { return spki_; }
 
-    std::vector<uint8_t> sign(SignAlgorithm alg, std::span<const uint8_t> digest) const override {
+    size_t sign_into(SignAlgorithm alg, std::span<const uint8_t> digest, std::span<uint8_t> out) const override {
         const bool rsa_alg = sign_algorithm_is_rsa(alg);
         check_sign_request(alg, kind_, modulus_bytes(), digest.size());
+        check_signature_room(rsa_alg ? modulus_bytes() : MBEDTLS_ECDSA_MAX_LEN, out);
         // RSA keeps the padding mode in the context and ECP may fill its comb table lazily:
         // both mutate the context, so one signature at a time per key.
         std::lock_guard lk(mu_);
         if (rsa_alg) {
             mbedtls_rsa_context* rsa = mbedtls_pk_rsa(pk_);
-            std::vector<uint8_t> sig(mbedtls_rsa_get_len(rsa));
             int rc;
             // The padding mode stays in the context: PSS and OAEP set V21, and mbedTLS then
             // refuses PKCS#1 v1.5 signatures until it is set back.
@@ -177,27 +177,25 @@ public:
                 rc = mbedtls_rsa_rsassa_pkcs1_v15_sign(rsa, rng_callback, nullptr,
                                                        MBEDTLS_RSA_PRIVATE, MBEDTLS_MD_NONE,
                                                        static_cast<unsigned>(digest.size()),
-                                                       digest.data(), sig.data());
+                                                       digest.data(), out.data());
             } else if (is_pss(alg)) {
                 mbedtls_rsa_set_padding(rsa, MBEDTLS_RSA_PKCS_V21, md_of(alg));
                 rc = mbedtls_rsa_rsassa_pss_sign(rsa, rng_callback, nullptr, MBEDTLS_RSA_PRIVATE,
-                                                 md_of(alg), 0, digest.data(), sig.data());
+                                                 md_of(alg), 0, digest.data(), out.data());
             } else {
                 rc = mbedtls_rsa_rsassa_pkcs1_v15_sign(rsa, rng_callback, nullptr,
                                                        MBEDTLS_RSA_PRIVATE, md_of(alg), 0,
-                                                       digest.data(), sig.data());
+                                                       digest.data(), out.data());
             }
             if (rc != 0) throw KeychainError(ErrorCode::Internal, "RSA sign failed: " + mbed_error(rc));
-            return sig;
+            return mbedtls_rsa_get_len(rsa);
         }
-        std::vector<uint8_t> sig(MBEDTLS_ECDSA_MAX_LEN);
         size_t len = 0;
         int rc = mbedtls_ecdsa_write_signature(mbedtls_pk_ec(pk_), md_of(alg), digest.data(),
-                                               digest.size(), sig.data(), &len, rng_callback,
+                                               digest.size(), out.data(), &len, rng_callback,
                                                nullptr);
         if (rc != 0) throw KeychainError(ErrorCode::Internal, "ECDSA sign failed: " + mbed_error(rc));
-        sig.resize(len);
-        return sig;
+        return len;
     }
 
     SecretBytes decrypt(DecryptAlgorithm alg, std::span<const uint8_t> ct) const override {

@@ -302,9 +302,10 @@ public:
     unsigned bits() const override { return bits_; }
     const std::vector<uint8_t>& public_key_der() const override { return spki_; }
 
-    std::vector<uint8_t> sign(SignAlgorithm alg, std::span<const uint8_t> digest) const override {
+    size_t sign_into(SignAlgorithm alg, std::span<const uint8_t> digest, std::span<uint8_t> out) const override {
         check_sign_request(alg, kind_, modulus_bytes_, digest.size());
-        if (kind_ == KeyKind::Ed25519) return sign_ed25519(digest);
+        check_signature_room(max_signature_bytes_, out);
+        if (kind_ == KeyKind::Ed25519) return sign_ed25519(digest, out);
         const char* what = kind_ == KeyKind::Rsa ? "RSA sign failed: " : "ECDSA sign failed: ";
         // A context initialised for this algorithm is reused (no EVP_PKEY_CTX, no fetch, no
         // parameter setting per signature); each slot serves one thread at a time.
@@ -321,9 +322,8 @@ public:
             }
             ctx = fresh.get();
         }
-        std::vector<uint8_t> sig(max_signature_bytes_);
-        size_t len = sig.size();
-        const bool ok = EVP_PKEY_sign(ctx, sig.data(), &len, digest.data(), digest.size()) > 0;
+        size_t len = out.size();
+        const bool ok = EVP_PKEY_sign(ctx, out.data(), &len, digest.data(), digest.size()) > 0;
         if (slot != nullptr) {
             if (!ok)
                 slot->ctx.reset();  // a failed context is not trusted again
@@ -334,8 +334,7 @@ public:
             release(slot);
         }
         if (!ok) throw KeychainError(ErrorCode::Internal, what + openssl_error());
-        sig.resize(len);
-        return sig;
+        return len;
     }
 
     SecretBytes decrypt(DecryptAlgorithm alg, std::span<const uint8_t> ct) const override {
@@ -360,18 +359,14 @@ public:
 private:
     // Pure Ed25519 (RFC 8032): no digest is named and the whole message goes in one call, as
     // EVP_DigestSign requires for it. A context per call, as for the other keys.
-    std::vector<uint8_t> sign_ed25519(std::span<const uint8_t> message) const {
+    size_t sign_ed25519(std::span<const uint8_t> message, std::span<uint8_t> out) const {
         const ossl::MdCtx ctx(EVP_MD_CTX_new());
-        size_t len = 0;
+        size_t len = out.size();
         if (!ctx || EVP_DigestSignInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, pkey_.get(),
                                           nullptr) != 1 ||
-            EVP_DigestSign(ctx.get(), nullptr, &len, message.data(), message.size()) != 1)
+            EVP_DigestSign(ctx.get(), out.data(), &len, message.data(), message.size()) != 1)
             throw KeychainError(ErrorCode::Internal, "Ed25519 sign failed: " + openssl_error());
-        std::vector<uint8_t> sig(len);
-        if (EVP_DigestSign(ctx.get(), sig.data(), &len, message.data(), message.size()) != 1)
-            throw KeychainError(ErrorCode::Internal, "Ed25519 sign failed: " + openssl_error());
-        sig.resize(len);
-        return sig;
+        return len;
     }
 
     // An EVP_PKEY_CTX may be used by one thread at a time; the EVP_PKEY under it by many. A few

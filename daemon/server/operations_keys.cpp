@@ -1,4 +1,6 @@
 // STATUS, LIST_KEYS, GET_PUBLIC, SIGN, DECRYPT.
+#include <array>
+
 #include "core/error.h"
 #include "server/operations.h"
 
@@ -70,8 +72,11 @@ WipingBuffer Operations::sign(const wire::Message& req, const Caller& caller) {
     const auto key = authorized_key(caller, Opcode::Sign, selector_from(req, Tag::KeyId, Tag::Label));
     if (!(key->usages() & kUsageSign) || key->private_key() == nullptr)
         throw KeychainError(ErrorCode::Unsupported, "key " + key->id().hex() + " cannot sign");
-    const auto sig = key->private_key()->sign(static_cast<SignAlgorithm>(*alg), *digest);
-    return MessageBuilder(reply_opcode(Opcode::Sign), req.request_id).bytes(Tag::Signature, sig).finish();
+    std::array<uint8_t, PrivateKey::kMaxSignatureSize> sig;  // on the stack: no allocation per SIGN
+    const size_t len = key->private_key()->sign_into(static_cast<SignAlgorithm>(*alg), *digest, sig);
+    return MessageBuilder(reply_opcode(Opcode::Sign), req.request_id)
+        .bytes(Tag::Signature, std::span<const uint8_t>(sig).first(len))
+        .finish();
 }
 
 WipingBuffer Operations::decrypt(const wire::Message& req, const Caller& caller) {

@@ -8,6 +8,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -66,6 +67,8 @@ Server::Server(Config cfg, SourceFactory make_sources, Keychain& keychain)
       ops_(keychain_, state_, access_) {
     sources_ = make_sources_(cfg_, source_hooks());
     pool_ = std::make_unique<WorkerPool>(cfg_.workers);
+    completions_.reserve(64);
+    completing_.reserve(64);
     ops_.set_pin_handler([this](std::string_view token, SecretBytes pin) { return provide_pin(token, std::move(pin)); });
     keychain_.set_listener([this](const KeyEvent& ev) {
         const std::string what = describe(ev.info);
@@ -323,8 +326,32 @@ void Server::dispatch(Connection& c, Opcode op, std::span<const uint8_t> body, c
             reply = error_reply(m.request_id, ErrorCode::Internal, "internal error; see the daemon's log");
         }
         wire::give_back(std::move(body));
-        loop_.post([this, conn, reply = std::move(reply)]() mutable { complete(conn, std::move(reply)); });
+        post_completion(conn, std::move(reply));
     });
+}
+
+void Server::post_completion(uint64_t conn, WipingBuffer reply) {
+    bool first;
+    {
+        std::lock_guard lk(completions_mu_);
+        completions_.push_back({conn, std::move(reply)});
+        first = completions_.size() == 1;
+    }
+    // One loop task per batch of replies; capturing only `this`, it fits std::function's own
+    // buffer. A drain that ran in between finds nothing to do, which is harmless.
+    if (first) loop_.post([this] { drain_completions(); });
+}
+
+void Server::drain_completions() {
+    {
+        std::lock_guard lk(completions_mu_);
+        completing_.swap(completions_);
+    }
+    struct Clear {  // a reply that throws must not leave the batch to run again
+        std::vector<Completion>& v;
+        ~Clear() { v.clear(); }
+    } clear{completing_};
+    for (Completion& done : completing_) complete(done.conn, std::move(done.reply));
 }
 
 void Server::complete(uint64_t conn, WipingBuffer reply) {
@@ -367,11 +394,11 @@ void Server::flush(Connection& c) {
     constexpr size_t kMaxIov = 64;
     iovec iov[kMaxIov];
     while (!c.out.empty()) {
-        size_t count = 0;
-        for (auto it = c.out.begin(); it != c.out.end() && count < kMaxIov; ++it, ++count) {
-            const size_t skip = count == 0 ? c.out_offset : 0;
-            iov[count].iov_base = const_cast<uint8_t*>(it->data()) + skip;
-            iov[count].iov_len = it->size() - skip;
+        const size_t count = std::min(c.out.size(), kMaxIov);
+        for (size_t i = 0; i < count; ++i) {
+            const size_t skip = i == 0 ? c.out_offset : 0;
+            iov[i].iov_base = c.out[i].data() + skip;
+            iov[i].iov_len = c.out[i].size() - skip;
         }
         msghdr mh{};
         mh.msg_iov = iov;
@@ -566,10 +593,9 @@ void Server::start_discover(Connection& c, uint32_t request_id) {
     const uint64_t conn = c.id;
     pool_->submit(Lane::Slow, [this, conn, request_id] {
         const size_t added = scan_sources();
-        auto reply = std::make_shared<WipingBuffer>(MessageBuilder(reply_opcode(Opcode::Discover), request_id)
-                                                        .u32(Tag::Count, static_cast<uint32_t>(added))
-                                                        .finish());
-        loop_.post([this, conn, reply] { complete(conn, std::move(*reply)); });
+        post_completion(conn, MessageBuilder(reply_opcode(Opcode::Discover), request_id)
+                                  .u32(Tag::Count, static_cast<uint32_t>(added))
+                                  .finish());
     });
 }
 

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <list>
 #include <memory>
@@ -22,6 +21,7 @@
 #include "server/listener.h"
 #include "server/operations.h"
 #include "server/peer_identity.h"
+#include "server/ring_queue.h"
 #include "server/worker_pool.h"
 
 namespace keychaind {
@@ -52,7 +52,7 @@ private:
         Caller caller;  // identity from connect; the policy view is redone after a reload
         wire::FrameReader reader;
         wire::Message request;  // the frame being handled; its field list is reused
-        std::deque<WipingBuffer> out;
+        RingQueue<WipingBuffer> out{16};  // replies to write
         size_t out_offset = 0;  // bytes of out.front() already written
         size_t out_bytes = 0;
         uint32_t in_flight = 0;
@@ -82,6 +82,12 @@ private:
     void close_connection(uint64_t id);
     // A partial frame starts the clock (frame_timeout_ms); a complete one stops it.
     void time_partial_frame(Connection& c);
+    struct Completion {  // a worker's reply on its way to the loop
+        uint64_t conn = 0;
+        WipingBuffer reply;
+    };
+    void post_completion(uint64_t conn, WipingBuffer reply);  // any thread
+    void drain_completions();                                 // loop thread
     void complete(uint64_t conn, WipingBuffer reply);  // a worker's reply, on the loop thread
     Connection* find(uint64_t id);
 
@@ -123,6 +129,12 @@ private:
     std::vector<std::shared_ptr<KeySource>> sources_;
     std::vector<std::shared_ptr<EventSource>> watched_;  // loop thread only
     std::mutex scan_mu_;  // one scan at a time
+    // Workers' replies: a record each, no std::function per reply; one loop task takes a batch.
+    // Both vectors keep their capacity (swapped per batch). Declared before pool_: workers
+    // finishing at shutdown still post here.
+    std::mutex completions_mu_;
+    std::vector<Completion> completions_;
+    std::vector<Completion> completing_;  // drain_completions()'s batch, loop thread only
     // Last member: destroyed first, so no worker outlives what its jobs touch.
     std::unique_ptr<WorkerPool> pool_;
     std::vector<uint64_t> flush_queue_;  // connections with replies to write, loop thread only

@@ -25,7 +25,7 @@ WorkerPool::~WorkerPool() {
     for (auto& t : threads_) t.join();
 }
 
-void WorkerPool::submit(Lane lane, std::function<void()> job) {
+void WorkerPool::submit(Lane lane, Job job) {
     Queue& q = queue(lane);
     {
         std::lock_guard lk(q.mu);
@@ -36,7 +36,7 @@ void WorkerPool::submit(Lane lane, std::function<void()> job) {
 
 void WorkerPool::run(Queue& q) {
     for (;;) {
-        std::function<void()> job;
+        Job job;
         {
             std::unique_lock lk(q.mu);
             q.cv.wait(lk, [&q] { return q.stopping || !q.jobs.empty(); });

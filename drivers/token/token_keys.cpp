@@ -1,6 +1,7 @@
 // Token keys: SIGN, DECRYPT and AES-GCM as PKCS#11 calls, every returned length checked.
 #include "token/token_keys.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -71,7 +72,7 @@ size_t TokenPrivateKey::signature_size() const {
     return pub_.kind == KeyKind::Rsa ? (pub_.bits + 7) / 8 : 2 * ec_field_size(pub_.kind);
 }
 
-std::vector<uint8_t> TokenPrivateKey::sign(SignAlgorithm alg, std::span<const uint8_t> digest) const {
+size_t TokenPrivateKey::sign_into(SignAlgorithm alg, std::span<const uint8_t> digest, std::span<uint8_t> out) const {
     // The same checks, in the same words, as the software backend.
     const size_t want = sign_algorithm_digest_size(alg);
     if (want != 0 && digest.size() != want)
@@ -121,22 +122,26 @@ std::vector<uint8_t> TokenPrivateKey::sign(SignAlgorithm alg, std::span<const ui
             std::vector<uint8_t> in = data;
             check_rv(c.fn->C_SignInit(c.session, &m, h), "C_SignInit");
             if (pin) context_login(c, *pin);
-            std::vector<uint8_t> out(expected);
-            CK_ULONG len = out.size();
-            const CK_RV rv = c.fn->C_Sign(c.session, in.data(), in.size(), out.data(), &len);
+            std::vector<uint8_t> made(expected);
+            CK_ULONG len = made.size();
+            const CK_RV rv = c.fn->C_Sign(c.session, in.data(), in.size(), made.data(), &len);
             if (rv == CKR_BUFFER_TOO_SMALL)
                 throw TokenFault("C_Sign asks for " + std::to_string(len) + " bytes for a signature of " +
                                  std::to_string(expected));
             check_rv(rv, "C_Sign");
             if (len != expected) throw TokenFault("C_Sign returned " + sizes(len, expected));
-            return out;
+            return made;
         });
-    if (rsa) return sig;
-    try {
-        return ecdsa_raw_to_der(sig, ec_field_size(pub_.kind));
-    } catch (const TokenFault& e) {
-        throw KeychainError(ErrorCode::TokenError, conn_->who() + ": " + e.what());
+    if (!rsa) {
+        try {
+            sig = ecdsa_raw_to_der(sig, ec_field_size(pub_.kind));
+        } catch (const TokenFault& e) {
+            throw KeychainError(ErrorCode::TokenError, conn_->who() + ": " + e.what());
+        }
     }
+    check_signature_room(sig.size(), out);
+    std::copy(sig.begin(), sig.end(), out.begin());
+    return sig.size();
 }
 
 SecretBytes TokenPrivateKey::decrypt(DecryptAlgorithm alg, std::span<const uint8_t> ct) const {

@@ -48,7 +48,7 @@ public:
     const std::vector<uint8_t>& public_key_der() const override { return pub_.spki; }
     // RSA PKCS#1 v1.5 (CKM_RSA_PKCS over DigestInfo ‖ digest, or the raw input), PSS (CKM_RSA_PKCS_PSS,
     // MGF1 and salt of the digest's hash, as mbedTLS signs), ECDSA (CKM_ECDSA, r‖s made DER).
-    std::vector<uint8_t> sign(SignAlgorithm alg, std::span<const uint8_t> digest) const override;
+    size_t sign_into(SignAlgorithm alg, std::span<const uint8_t> digest, std::span<uint8_t> out) const override;
     // RSA-OAEP (CKM_RSA_PKCS_OAEP, MGF1 with the same hash, empty label). A token that refuses the
     // hash (SoftHSM2 2.6 does OAEP with SHA-1 only) decrypts with CKM_RSA_X_509 and the padding is
     // checked here, in constant time.

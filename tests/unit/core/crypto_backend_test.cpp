@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <string>
 #include <thread>
 
@@ -174,6 +175,33 @@ TEST_CASE("rsa-pkcs1-raw over a SHA-256 DigestInfo equals rsa-pkcs1-sha256", "[c
     REQUIRE(sign_error(*key, SignAlgorithm::RsaPkcs1Raw, std::vector<uint8_t>(246, 0x42)) ==
             ErrorCode::BadRequest);
     REQUIRE(sign_error(*key, SignAlgorithm::RsaPkcs1Raw, {}) == ErrorCode::BadRequest);
+}
+
+TEST_CASE("sign_into writes the signature into the caller's buffer and refuses one too small for the key",
+          "[core][crypto]") {
+    FOR_EACH_BACKEND(backend);
+    const auto& g = core_test::rsa_key(2048);
+    const auto key = parsed(backend, g);
+    const auto digest = digest_of(MBEDTLS_MD_SHA256, "into a fixed buffer");
+    std::array<uint8_t, 256> exact{};
+    REQUIRE(key->sign_into(SignAlgorithm::RsaPkcs1Sha256, digest, exact) == 256);
+    REQUIRE(backend.verify(g.spki_der, SignAlgorithm::RsaPkcs1Sha256, digest, exact));
+    REQUIRE(key->sign(SignAlgorithm::RsaPkcs1Sha256, digest) == std::vector<uint8_t>(exact.begin(), exact.end()));
+    std::array<uint8_t, 255> short_by_one{};
+    try {
+        (void)key->sign_into(SignAlgorithm::RsaPkcs1Sha256, digest, short_by_one);
+        FAIL("a 255-byte buffer took an RSA-2048 signature");
+    } catch (const KeychainError& e) {
+        REQUIRE(e.code() == ErrorCode::Internal);
+        REQUIRE(std::string(e.what()).find("does not fit a buffer of 255") != std::string::npos);
+    }
+    const auto ec = parsed(backend, core_test::ec_key(MBEDTLS_ECP_DP_SECP384R1));
+    std::array<uint8_t, PrivateKey::kMaxSignatureSize> room{};
+    const size_t len = ec->sign_into(SignAlgorithm::EcdsaSha256, digest, room);
+    REQUIRE(len > 8);
+    REQUIRE(len <= 104);
+    REQUIRE(backend.verify(core_test::ec_key(MBEDTLS_ECP_DP_SECP384R1).spki_der, SignAlgorithm::EcdsaSha256, digest,
+                           std::span<const uint8_t>(room).first(len)));
 }
 
 TEST_CASE("ECDSA signatures on P-256 and P-384 verify with the backend and with mbedtls_pk_verify",
