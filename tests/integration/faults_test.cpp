@@ -18,6 +18,7 @@
 #include "child_process.h"
 #include "core/error.h"
 #include "daemon_fixture.h"
+#include "process_inspection.h"
 #include "test_bytes.h"
 #include "tiny_tmpfs.h"
 
@@ -52,12 +53,6 @@ std::optional<Reply> ask(const std::string& socket, wire::MessageBuilder b) {
     return c.receive(2s);
 }
 
-long vmlck_kib(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("VmLck:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
 
 // keychaind --foreground under `prefix` (prlimit, setpriv), with a config of its own.
 std::vector<std::string> daemon_argv(std::vector<std::string> prefix, const std::string& conf) {
@@ -104,7 +99,7 @@ TEST_CASE("without CAP_IPC_LOCK and with a 64 KiB RLIMIT_MEMLOCK the daemon refu
     SECTION("with CAP_IPC_LOCK the same 64 KiB limit does not apply: it starts and locks its memory") {
         BackgroundProcess d(daemon_argv({"prlimit", "--memlock=65536:65536"}, conf), dir.file("cap.log"));
         REQUIRE(d.wait_for_log("listening on " + sock, 20s));
-        const long locked = vmlck_kib(d.pid());
+        const uint64_t locked = status_kib(d.pid(), "VmLck");
         INFO(d.log());
         CHECK(locked > 64);  // more than the limit: the capability lifted it
         CHECK(d.stop(SIGTERM) == 0);
@@ -120,7 +115,7 @@ TEST_CASE("without CAP_IPC_LOCK and with a 64 KiB RLIMIT_MEMLOCK the daemon refu
         BackgroundProcess d(daemon_argv(unlimited, conf), dir.file("nocap.log"));
         REQUIRE(d.wait_for_log("listening on " + sock, 20s));
         INFO(d.log());
-        CHECK(vmlck_kib(d.pid()) > 0);
+        CHECK(status_kib(d.pid(), "VmLck") > 0);
         CHECK(d.stop(SIGTERM) == 0);
     }
 }

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "daemon_fixture.h"
+#include "process_inspection.h"
 
 using namespace keychaind;
 using namespace keychaind::test;
@@ -27,7 +28,6 @@ std::string proc_status_field(pid_t pid, const std::string& name) {
         if (line.rfind(name + ":", 0) == 0) return line.substr(name.size() + 1);
     return {};
 }
-long kib(const std::string& field) { return std::stol(field); }
 
 // A copy of keychaind that nobody (65534) may run: the build tree may sit under a directory only
 // root may enter (a CI checkout in a 0700 mktemp directory).
@@ -41,9 +41,7 @@ std::string daemon_copy_for_nobody(const TempDir& dir) {
 
 TEST_CASE("the daemon's memory is locked", "[integration]") {
     KeysDaemon d(nlohmann::json({{"encodedKey", std::string(64, 'b')}}).dump());
-    const auto vmlck = proc_status_field(d.daemon->pid(), "VmLck");
-    INFO("VmLck:" << vmlck);
-    CHECK(kib(vmlck) > 0);
+    CHECK(status_kib(d.daemon->pid(), "VmLck") > 0);
 }
 
 TEST_CASE("the daemon is not dumpable: /proc entries of a non-root daemon belong to root", "[integration]") {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -48,6 +49,24 @@ std::string Mapping::describe() const {
     for (size_t i = 0; i < vm_flags.size(); ++i) s << (i ? " " : "") << vm_flags[i];
     s << "]";
     return s.str();
+}
+
+uint64_t status_kib(pid_t pid, const std::string& field) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/status";
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind(field + ":", 0) != 0) continue;
+        const char* p = line.c_str() + field.size() + 1;
+        const char* end = line.c_str() + line.size();
+        while (p < end && (*p == ' ' || *p == '\t')) ++p;
+        uint64_t kib = 0;
+        const auto [rest, ec] = std::from_chars(p, end, kib);
+        if (ec != std::errc{} || std::string_view(rest, end - rest) != " kB")
+            throw std::runtime_error(path + ": cannot read \"" + line + "\"");
+        return kib;
+    }
+    throw std::runtime_error(path + " has no " + field + " line");
 }
 
 std::vector<Mapping> mappings_of(pid_t pid) {
