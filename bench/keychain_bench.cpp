@@ -104,9 +104,9 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0, 64));
     app.add_option("--rss-keys", o.rss_keys, "AES keys for the memory check")
         ->check(CLI::Range(1, 100000));
+    // Not split at commas: the scenario names hold them ("SIGN ECDSA P-256, file key").
     app.add_option("--only", o.only,
-                   "measure only rows whose scenario or system holds one of these texts")
-        ->delimiter(',');
+                   "measure only rows whose scenario or system holds one of these texts");
     // bench/run names a default; a later --out on its command line wins.
     app.add_option("--out", o.out_dir, "results directory (results.md, results.csv)")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
