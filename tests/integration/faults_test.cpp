@@ -53,7 +53,6 @@ std::optional<Reply> ask(const std::string& socket, wire::MessageBuilder b) {
     return c.receive(2s);
 }
 
-
 // keychaind --foreground under `prefix` (prlimit, setpriv), with a config of its own.
 std::vector<std::string> daemon_argv(std::vector<std::string> prefix, const std::string& conf) {
     prefix.insert(prefix.end(), {DaemonProcess::binary(), "--foreground", "--config", conf});
