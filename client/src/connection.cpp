@@ -72,7 +72,7 @@ void Connection::open(const std::string& path, uint32_t timeout_ms, std::chrono:
             continue;
         }
         std::string hint;
-        if (err == ENOENT || err == ECONNREFUSED) hint = " (is keychaind running?)";
+        if (nobody_listens) hint = " (is keychaind running?)";
         if (err == EACCES) hint = " (is this user in the socket's group?)";
         throw ClientError(KC_ERR_CONNECT, "cannot connect to " + path + ": " + errno_text(err) + hint);
     }

@@ -65,7 +65,11 @@ bool Access::audit_decision(const Caller& caller, Opcode op, const KeyInfo* key,
         .add("rule", rule);
     if (key != nullptr) r.add("key_id", key->id.hex()).add("label", key->label);
     if (!reason.empty()) r.add("reason", reason);
-    return audit_->write(r) || !audit_->config().deny_on_failure();
+    return recorded(r);
+}
+
+bool Access::recorded(const AuditRecord& record) {
+    return audit_->write(record) || !audit_->config().deny_on_failure();
 }
 
 void Access::check_peer(const Caller& caller, Opcode op, const std::function<std::string()>& key_selector) {
@@ -109,8 +113,7 @@ void Access::decide_key(const Caller& caller, Opcode op, const KeyInfo& key, con
 }
 
 void Access::audit_own_decision(Opcode op, const AuditRecord& record) {
-    if (audit_ == nullptr) return;
-    if (!audit_->write(record) && audit_->config().deny_on_failure()) deny(op, {}, kNotAudited);
+    if (audit_ != nullptr && !recorded(record)) deny(op, {}, kNotAudited);
 }
 
 bool Access::may_see(const Caller& caller, Operation op, const KeyInfo& key) const {

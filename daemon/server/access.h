@@ -61,6 +61,9 @@ public:
     void audit_own_decision(wire::Opcode op, const AuditRecord& record);
 
 private:
+    // Writes the record; false when it was lost and [audit] on_failure = "deny" (the request must
+    // then be refused). audit_ must be set.
+    bool recorded(const AuditRecord& record);
     void enforce_rate(const Caller& caller, wire::Opcode op, const policy::Decision& d);
     void decide_key(const Caller& caller, wire::Opcode op, const KeyInfo& key, const policy::KeyFacts& facts);
 

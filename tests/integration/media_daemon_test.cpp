@@ -372,11 +372,11 @@ TEST_CASE("50 attach/detach cycles leave the daemon's fds, mounts and memory fla
     };
     constexpr int kWarmUp = 5, kCycles = 50;
     for (int i = 0; i < kWarmUp; ++i) cycle();
-    const size_t fds0 = fd_count(pid), mounts0 = mount_count(pid), rss0 = rss_kib(pid);
+    const size_t fds0 = fd_count(pid), mounts0 = mount_count(pid), rss0 = status_kib(pid, "VmRSS");
     const auto t0 = Clock::now();
     for (int i = 0; i < kCycles; ++i) cycle();
     const double per_cycle = ms_since(t0) / kCycles;
-    const size_t fds1 = fd_count(pid), mounts1 = mount_count(pid), rss1 = rss_kib(pid);
+    const size_t fds1 = fd_count(pid), mounts1 = mount_count(pid), rss1 = status_kib(pid, "VmRSS");
     std::printf(
         "media: %d cycles, %.1f ms each; fds %zu -> %zu, mounts %zu -> %zu, RSS %zu -> %zu KiB\n",
         kCycles, per_cycle, fds0, fds1, mounts0, mounts1, rss0, rss1);

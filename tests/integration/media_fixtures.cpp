@@ -289,13 +289,6 @@ size_t mounts_of(pid_t pid, const std::string& majmin) {
     return n;
 }
 
-size_t rss_kib(pid_t pid) {
-    std::istringstream in(read_text(proc_path(pid, "status")));
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
-    throw std::runtime_error("no VmRSS in " + proc_path(pid, "status"));
-}
-
 std::map<std::string, ListedKey> list_keys(const std::string& socket) {
     const Reply r = request(socket, req(Opcode::ListKeys));
     if (r.error_code() != 0) throw std::runtime_error("LIST_KEYS failed: " + r.error_message());

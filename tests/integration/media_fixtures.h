@@ -68,11 +68,11 @@ struct StickContent {
 // points at (it holds a valid key that must not load).
 StickContent make_hostile_stick(const std::string& root, const std::string& outside_file);
 
-// /proc/<pid>: open descriptors, mount table lines, lines naming a device, resident memory.
+// /proc/<pid>: open descriptors, mount table lines, lines naming a device (resident memory:
+// status_kib, process_inspection.h).
 size_t fd_count(pid_t pid);
 size_t mount_count(pid_t pid);                           // pid 0: this process
 size_t mounts_of(pid_t pid, const std::string& majmin);  // pid 0: this process
-size_t rss_kib(pid_t pid);
 
 // Protocol helpers (RawClient underneath).
 struct ListedKey {
