@@ -266,6 +266,10 @@ void Token::reconcile(const std::vector<SlotToken>& slots, bool scanning, ScanRe
             retry_delay_ = retrying ? std::min<Clock::duration>(2 * retry_delay_, kMaxRetryDelay) : settings_.poll;
             hold(Hold::Failed, slot, "", false);
         }
+        // The module may hold a view of the token from before it was finished (SoftHSM2 keeps a
+        // token's PINs as they were at C_Initialize: one seen between C_InitToken and C_InitPIN
+        // answers CKR_USER_PIN_NOT_INITIALIZED until initialized again): retry on a fresh one.
+        if (hold_ == Hold::Failed) stale_ = true;
     }
 }
 

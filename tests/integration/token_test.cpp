@@ -558,6 +558,51 @@ TEST_CASE("a token deleted while the daemon runs answers TOKEN_ERROR, and re-cre
     CHECK(count_occurrences(audit, "\"token\":\"" + cfg.name + "\"") >= 3);
 }
 
+TEST_CASE("a token whose user PIN is set a while after it was initialized opens once the PIN is there",
+          "[token]") {
+    // softhsm2-util initializes a token in steps (C_InitToken, then C_InitPIN): a daemon that looks
+    // in between finds a token it cannot log in to yet, and its module keeps that view of the token.
+    SoftToken token;
+    TokenConfig cfg;
+    cfg.pin = token.pin();
+    TokenDaemon d(token, cfg);
+    d.wait_for({token.ec_key_id()});
+    auto c = d.client();
+    token.delete_token();
+    const bool absent = wait_until(10s, [&] {
+        for (const auto& k : c.list_keys(true))
+            if (k.id == token.ec_key_id()) return !k.present;
+        return false;
+    });
+    REQUIRE(absent);
+
+    auto pkcs11_tool = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"pkcs11-tool", "--module", kSoftHsmModule});
+        const auto r = run_command(args);
+        INFO(r.output);
+        REQUIRE(r.exit_code == 0);
+    };
+    pkcs11_tool({"--init-token", "--slot-index", "0", "--label", token.label(), "--so-pin", token.so_pin()});
+    // Long enough for the daemon to see the token, wait its one look, and try to log in.
+    const bool tried = wait_until(10s, [&] { return d.log().find("could not be opened") != std::string::npos; });
+    CHECK(tried);
+    const auto t_pin = Clock::now();
+    pkcs11_tool({"--token-label", token.label(), "--init-pin", "--so-pin", token.so_pin(), "--pin", token.pin()});
+    token.import_keys();
+    const bool back = wait_until(15s, [&] {
+        return error_code_of([&] {
+            const auto digest = random_bytes(32);
+            const auto sig = c.sign(SoftToken::kEcLabel, static_cast<int>(SignAlgorithm::EcdsaSha256), digest);
+            if (!signature_verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest, sig))
+                throw keychain::Error(KC_ERR_INTERNAL, "bad signature");
+        }) == 0;
+    });
+    std::printf("user PIN set and keys imported: the EC key signed again %.2f s after the PIN was set (poll_ms %d)\n",
+                seconds_since(t_pin), cfg.poll_ms);
+    REQUIRE(back);
+    d.wait_for({token.ec_key_id(), token.rsa_key_id(), token.aes_key_id()}, 10000);
+}
+
 TEST_CASE("fault module: a failing token answers TOKEN_ERROR and the daemon keeps serving", "[token][fault]") {
     SoftToken token;
     FaultModule fault;
