@@ -230,6 +230,31 @@ int error_code_of(const std::function<void()>& f) {
 
 std::string code_name(int code) { return code == 0 ? "OK" : kc_code_name(code); }
 
+// SIGN with the token's EC key over a random digest, the signature checked against the token's own
+// public key: 0, or the error code (KC_ERR_INTERNAL for a signature that does not verify).
+int sign_with_token_ec(keychain::Client& c, const SoftToken& token) {
+    return error_code_of([&] {
+        const auto digest = random_bytes(32);
+        const auto sig = c.sign(SoftToken::kEcLabel, static_cast<int>(SignAlgorithm::EcdsaSha256), digest);
+        if (!signature_verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest, sig))
+            throw keychain::Error(KC_ERR_INTERNAL, "bad signature");
+    });
+}
+
+// Whether the file key "file-ec" signs, checked against `spki` (its GET_PUBLIC key, taken earlier).
+bool file_ec_signs(keychain::Client& c, const std::vector<uint8_t>& spki) {
+    const auto digest = random_bytes(32);
+    return signature_verifies(spki, SignAlgorithm::EcdsaSha256, digest,
+                              c.sign("file-ec", static_cast<int>(SignAlgorithm::EcdsaSha256), digest));
+}
+
+// Whether LIST_KEYS with absent keys shows key `id`, and shows it absent.
+bool listed_absent(keychain::Client& c, const std::string& id) {
+    for (const auto& k : c.list_keys(true))
+        if (k.id == id) return !k.present;
+    return false;
+}
+
 // A token reached through the fault module's trusted copy, with the right PIN in its pin_file.
 TokenConfig fault_config(const FaultModule& fault, const SoftToken& token) {
     TokenConfig c;
@@ -497,19 +522,8 @@ TEST_CASE("a token deleted while the daemon runs answers TOKEN_ERROR, and re-cre
     d.wait_for({token.ec_key_id(), token.aes_key_id()});
     auto c = d.client();
     const auto file_spki = c.get_public("file-ec").spki;
-    auto sign_ec = [&] {
-        return error_code_of([&] {
-            const auto digest = random_bytes(32);
-            const auto sig = c.sign(SoftToken::kEcLabel, static_cast<int>(SignAlgorithm::EcdsaSha256), digest);
-            if (!signature_verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest, sig))
-                throw keychain::Error(KC_ERR_INTERNAL, "bad signature");
-        });
-    };
-    auto file_key_works = [&] {
-        const auto digest = random_bytes(32);
-        return signature_verifies(file_spki, SignAlgorithm::EcdsaSha256, digest,
-                        c.sign("file-ec", static_cast<int>(SignAlgorithm::EcdsaSha256), digest));
-    };
+    auto sign_ec = [&] { return sign_with_token_ec(c, token); };
+    auto file_key_works = [&] { return file_ec_signs(c, file_spki); };
     REQUIRE(sign_ec() == 0);
 
     token.delete_token();
@@ -526,12 +540,7 @@ TEST_CASE("a token deleted while the daemon runs answers TOKEN_ERROR, and re-cre
     std::this_thread::sleep_for(1s);
     CHECK(code_name(sign_ec()) == code_name(KC_ERR_TOKEN_ERROR));
     CHECK(error_code_of([&] { c.generate_data_key(SoftToken::kAesLabel); }) == KC_ERR_TOKEN_ERROR);
-    const bool listed_absent = wait_until(5s, [&] {
-        for (const auto& k : c.list_keys(true))
-            if (k.id == token.ec_key_id()) return !k.present;
-        return false;
-    });
-    CHECK(listed_absent);
+    CHECK(wait_until(5s, [&] { return listed_absent(c, token.ec_key_id()); }));
     CHECK(file_key_works());
 
     const auto t_recreate = Clock::now();
@@ -569,12 +578,7 @@ TEST_CASE("a token whose user PIN is set a while after it was initialized opens 
     d.wait_for({token.ec_key_id()});
     auto c = d.client();
     token.delete_token();
-    const bool absent = wait_until(10s, [&] {
-        for (const auto& k : c.list_keys(true))
-            if (k.id == token.ec_key_id()) return !k.present;
-        return false;
-    });
-    REQUIRE(absent);
+    REQUIRE(wait_until(10s, [&] { return listed_absent(c, token.ec_key_id()); }));
 
     auto pkcs11_tool = [&](std::vector<std::string> args) {
         args.insert(args.begin(), {"pkcs11-tool", "--module", kSoftHsmModule});
@@ -589,14 +593,7 @@ TEST_CASE("a token whose user PIN is set a while after it was initialized opens 
     const auto t_pin = Clock::now();
     pkcs11_tool({"--token-label", token.label(), "--init-pin", "--so-pin", token.so_pin(), "--pin", token.pin()});
     token.import_keys();
-    const bool back = wait_until(15s, [&] {
-        return error_code_of([&] {
-            const auto digest = random_bytes(32);
-            const auto sig = c.sign(SoftToken::kEcLabel, static_cast<int>(SignAlgorithm::EcdsaSha256), digest);
-            if (!signature_verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest, sig))
-                throw keychain::Error(KC_ERR_INTERNAL, "bad signature");
-        }) == 0;
-    });
+    const bool back = wait_until(15s, [&] { return sign_with_token_ec(c, token) == 0; });
     std::printf("user PIN set and keys imported: the EC key signed again %.2f s after the PIN was set (poll_ms %d)\n",
                 seconds_since(t_pin), cfg.poll_ms);
     REQUIRE(back);
@@ -612,19 +609,8 @@ TEST_CASE("fault module: a failing token answers TOKEN_ERROR and the daemon keep
     d.wait_for({token.ec_key_id(), token.rsa_key_id(), token.aes_key_id()});
     auto c = d.client();
     const auto file_spki = c.get_public("file-ec").spki;
-    auto sign_ec = [&](keychain::Client& cl) {
-        return error_code_of([&] {
-            const auto digest = random_bytes(32);
-            const auto sig = cl.sign(SoftToken::kEcLabel, static_cast<int>(SignAlgorithm::EcdsaSha256), digest);
-            if (!signature_verifies(token.ec().spki_der, SignAlgorithm::EcdsaSha256, digest, sig))
-                throw keychain::Error(KC_ERR_INTERNAL, "bad signature");
-        });
-    };
-    auto file_key_works = [&](keychain::Client& cl) {
-        const auto digest = random_bytes(32);
-        return signature_verifies(file_spki, SignAlgorithm::EcdsaSha256, digest,
-                        cl.sign("file-ec", static_cast<int>(SignAlgorithm::EcdsaSha256), digest));
-    };
+    auto sign_ec = [&](keychain::Client& cl) { return sign_with_token_ec(cl, token); };
+    auto file_key_works = [&](keychain::Client& cl) { return file_ec_signs(cl, file_spki); };
     // Once the fault is gone the token key works again: by itself, or at the latest after DISCOVER
     // ("rescan devices and tokens now").
     auto recovers = [&](const char* what) {
