@@ -19,8 +19,10 @@ namespace {
 constexpr auto kMaxRetryDelay = std::chrono::seconds(5);
 // For this long after a token is opened its keys are read again on every look at the slots.
 constexpr auto kSettleTime = std::chrono::seconds(5);
-// How often, within that time, a token read unfinished is reopened with its module initialized afresh.
-constexpr int kMaxUnsettledReopens = 3;
+// For this long after a token that appeared is first opened, a read with half-written objects has
+// it reopened with its module initialized afresh (spaced like the retries above), so a slow writer
+// is waited for.
+constexpr auto kUnfinishedWindow = std::chrono::seconds(30);
 
 // PINs given with PROVIDE, kept (in locked memory) for logging in again when the same token
 // (module, label and serial) comes back, and across a reload, which makes new Token objects.
@@ -193,12 +195,13 @@ void Token::reconcile(const std::vector<SlotToken>& slots, bool scanning, ScanRe
             drop_connection();
         } else {
             // A token that just appeared may still be being filled (a fresh token whose keys
-            // are imported next): read its keys again on each look for a little while.
-            if (scanning || Clock::now() < settle_until_) {
+            // are imported next): read its keys again on each look for a little while, and for as
+            // long as a reopen for half-written objects is due.
+            if (scanning || Clock::now() < settle_until_ || reopen_at_) {
                 try {
                     ScanReport read;
                     load_keys(read, !scanning);
-                    if (!scanning) reopen_if_unsettled(read);
+                    if (!scanning) reopen_if_unfinished();
                     report.keys_added += read.keys_added;
                     report.keys_seen += read.keys_seen;
                     for (auto& p : read.problems) report.problems.push_back(std::move(p));
@@ -223,7 +226,8 @@ void Token::reconcile(const std::vector<SlotToken>& slots, bool scanning, ScanRe
         hold_ = Hold::None;  // whatever held it went with it
         last_failure_.clear();
         first_seen_serial_.clear();
-        unsettled_reopens_ = 0;
+        unfinished_until_.reset();
+        reopen_at_.reset();
         return;
     }
     searching_ = false;
@@ -245,13 +249,14 @@ void Token::reconcile(const std::vector<SlotToken>& slots, bool scanning, ScanRe
         // Just appeared: whoever makes it (a fresh token being filled) gets one look's time.
         first_seen_slot_ = slot.slot;
         first_seen_serial_ = serial_of(slot.info);
+        unfinished_until_.reset();
         return;
     }
     const bool retrying = hold_ == Hold::Failed;
     try {
         ScanReport opened;
         open(slot, nullptr, opened);
-        if (!scanning) reopen_if_unsettled(opened);
+        if (!scanning) reopen_if_unfinished();
         report.keys_added += opened.keys_added;
         report.keys_seen += opened.keys_seen;
         for (auto& p : opened.problems) report.problems.push_back(std::move(p));
@@ -288,18 +293,29 @@ void Token::hold(Hold why, const SlotToken& slot, const std::string& message, bo
         log::info(message);
 }
 
-// A token read while it was still being filled can show half-made objects, and SoftHSM2 keeps
-// showing them so until it is initialized again: within the settle time, a read that had to skip
-// keys closes the token and asks the monitor for a fresh C_Initialize before it is opened again.
-bool Token::reopen_if_unsettled(const ScanReport& read) {
-    if (read.problems.empty() || !conn_ || Clock::now() >= settle_until_ || unsettled_reopens_ >= kMaxUnsettledReopens)
-        return false;
-    ++unsettled_reopens_;
-    log::info(who() + " looks unfinished (" + read.problems.front() + "); reopening it once its module is initialized afresh");
+// A token read while another process was still filling it can show half-written objects, and
+// SoftHSM2 keeps showing them so until it is initialized again. While the last read found such
+// objects (within kUnfinishedWindow of its first opening), the token is closed and the monitor
+// asked for a fresh C_Initialize before it is opened again: one poll after the read, then twice
+// as long each time, up to kMaxRetryDelay. Until then it stays open and serves what it read.
+void Token::reopen_if_unfinished() {
+    const auto now = Clock::now();
+    if (unfinished_objects_ == 0 || !conn_ || !unfinished_until_ || now >= *unfinished_until_) {
+        reopen_at_.reset();
+        return;
+    }
+    if (!reopen_at_) {
+        reopen_at_ = now + reopen_delay_;
+        reopen_delay_ = std::min<Clock::duration>(2 * reopen_delay_, kMaxRetryDelay);
+        return;
+    }
+    if (now < *reopen_at_) return;
+    reopen_at_.reset();
+    log::info(who() + " looks unfinished (" + std::to_string(unfinished_objects_) +
+              " half-written object(s)); reopening it once its module is initialized afresh");
     ledger_->detach(conn_->locations(), AbsentReason{ErrorCode::TokenError, who() + " is being reopened"});
     drop_connection();
     stale_ = true;
-    return true;
 }
 
 void Token::drop_connection() {
@@ -374,6 +390,11 @@ size_t Token::open(const SlotToken& slot, std::shared_ptr<const SecretBytes> pro
     stale_ = false;
     logged_problems_.clear();
     settle_until_ = Clock::now() + std::max<Clock::duration>(kSettleTime, 5 * settings_.poll);
+    reopen_at_.reset();
+    if (!unfinished_until_) {
+        unfinished_until_ = Clock::now() + kUnfinishedWindow;
+        reopen_delay_ = settings_.poll;
+    }
     size_t added = 0;
     try {
         added = load_keys(report);
@@ -393,6 +414,7 @@ size_t Token::open(const SlotToken& slot, std::shared_ptr<const SecretBytes> pro
 
 size_t Token::load_keys(ScanReport& report, bool only_new) {
     const TokenKeyScan scan = read_token_keys(conn_, selectors_);
+    unfinished_objects_ = scan.unfinished;
     for (const auto& p : scan.problems) {
         if (logged_problems_.insert(p).second) log::warning(p);
         report.problems.push_back(p);
@@ -416,14 +438,18 @@ size_t Token::load_keys(ScanReport& report, bool only_new) {
                        log::escape(k.location, 1024));
         }
     }
-    // Objects deleted from the token since the last read.
-    std::set<std::string> gone;
-    for (const auto& l : before)
-        if (found.count(l) == 0) gone.insert(l);
-    ledger_->detach(gone, std::nullopt);
-    conn_->set_locations(found);
+    // Objects deleted from the token since the last read. Not on a look while it settles: a token
+    // being deleted shows its objects going before itself, and its keys are to answer that the
+    // token was removed; a key deleted alone answers so at its next use, or goes at DISCOVER.
+    if (!only_new) {
+        std::set<std::string> gone;
+        for (const auto& l : before)
+            if (found.count(l) == 0) gone.insert(l);
+        ledger_->detach(gone, std::nullopt);
+        conn_->set_locations(found);
+    }
     // Gone while the keys were read: mark_gone may have run before some were added.
-    if (conn_->gone()) ledger_->detach(found, AbsentReason{ErrorCode::TokenError, who() + " was removed"});
+    if (conn_->gone()) ledger_->detach(conn_->locations(), AbsentReason{ErrorCode::TokenError, who() + " was removed"});
     report.keys_added += added;
     return added;
 }

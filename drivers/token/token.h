@@ -53,10 +53,11 @@ private:
     bool ensure_module(ScanReport& report);
     void reconcile(const std::vector<SlotToken>& slots, bool scanning, ScanReport& report);
     size_t open(const SlotToken& slot, std::shared_ptr<const SecretBytes> provided, ScanReport& report);
-    // Reads the token's keys and adds them. `only_new`: only objects not seen on the token
-    // before (a poll while it settles), so a key FORGET dropped stays out until DISCOVER.
+    // Reads the token's keys and adds them. `only_new` (a poll while it settles): only objects not
+    // seen on the token before are added, so a key FORGET dropped stays out until DISCOVER, and
+    // none that went is taken away.
     size_t load_keys(ScanReport& report, bool only_new = false);
-    bool reopen_if_unsettled(const ScanReport& report);
+    void reopen_if_unfinished();
     void drop_connection();
     void hold(Hold why, const SlotToken& slot, const std::string& message, bool as_error);
     std::string who() const { return "token \"" + cfg_.name + "\""; }
@@ -79,7 +80,11 @@ private:
     std::chrono::steady_clock::duration retry_delay_{};  // before the monitor tries a Failed token again
     std::string last_failure_;  // the monitor logs a repeated failure once
     std::chrono::steady_clock::time_point settle_until_;  // keys are read again on each look until then
-    int unsettled_reopens_ = 0;                           // since the token appeared
+    size_t unfinished_objects_ = 0;                       // half-written, at the last read
+    std::optional<std::chrono::steady_clock::time_point> unfinished_until_;  // reopens for them until,
+                                                                        //   from its first opening
+    std::optional<std::chrono::steady_clock::time_point> reopen_at_;        // one is due then
+    std::chrono::steady_clock::duration reopen_delay_{};  // before the next one
     CK_SLOT_ID first_seen_slot_ = 0;                      // a token that just appeared is opened
     std::string first_seen_serial_;                       //   one look later
     std::set<std::string> logged_problems_;               // skipped keys, logged once a connection

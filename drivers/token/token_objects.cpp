@@ -117,6 +117,13 @@ ObjectInfo read_info(const CallContext& c, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS c
     return o;
 }
 
+// A key object that lacks what every finished key of its kind has: caught while another process
+// was still writing it.
+class Unfinished : public TokenFault {
+public:
+    using TokenFault::TokenFault;
+};
+
 std::string id_hex(const Bytes& id) { return id.empty() ? "none" : to_hex(id); }
 
 // The keychain label of an object: its CKA_LABEL, unless that is not clean UTF-8 text (a token
@@ -139,11 +146,16 @@ public:
                 [cls](const CallContext& c) { return find_class(c, cls); });
             for (const CK_OBJECT_HANDLE h : handles) {
                 try {
-                    objects[cls].push_back(
-                        session_.run<ObjectInfo>([h, cls](const CallContext& c) { return read_info(c, h, cls); }));
+                    ObjectInfo o = session_.run<ObjectInfo>([h, cls](const CallContext& c) { return read_info(c, h, cls); });
+                    if (cls != CKO_CERTIFICATE && cls != CKO_PUBLIC_KEY && o.type == CK_UNAVAILABLE_INFORMATION) {
+                        skip(describe(o), "it has no CKA_KEY_TYPE", true);
+                        continue;
+                    }
+                    objects[cls].push_back(std::move(o));
                 } catch (const KeychainError& e) {
+                    if (vanished(e)) continue;
                     if (!object_alone(e)) throw;
-                    skip("an object of class " + std::to_string(cls), e.what());
+                    skip("an object of class " + std::to_string(cls), e.what(), true);
                 }
             }
         }
@@ -169,8 +181,15 @@ private:
                "\" (id " + id_hex(o.id) + ")";
     }
 
-    void skip(const std::string& what, const std::string& why) {
+    void skip(const std::string& what, const std::string& why, bool unfinished = false) {
         out_.problems.push_back(conn_->who() + ": " + what + " skipped: " + why);
+        if (unfinished) ++out_.unfinished;
+    }
+
+    // An object deleted between the search and the read (a token being emptied): not a problem.
+    static bool vanished(const KeychainError& e) {
+        const auto* call = dynamic_cast<const TokenCallError*>(&e);
+        return call != nullptr && rv_object_lost(call->rv());
     }
 
     // Whether a failure concerns one object only: not a token that went away or a call that never
@@ -184,7 +203,10 @@ private:
     void guarded(const ObjectInfo& o, F&& f) {
         try {
             f();
+        } catch (const Unfinished& e) {
+            skip(describe(o), e.what(), true);
         } catch (const KeychainError& e) {
+            if (vanished(e)) return;
             if (!object_alone(e)) throw;
             skip(describe(o), e.what());
         } catch (const TokenFault& e) {
@@ -241,6 +263,9 @@ private:
                 return public_key_from_spki(crypto_backend().certificate_public_key(certs.front()));
         }
         if (key.type == CKK_RSA && own.modulus && own.exponent) return public_key_from_rsa(*own.modulus, *own.exponent);
+        // Every finished RSA key has its modulus, every EC key its curve.
+        if (key.type == CKK_RSA ? !own.modulus || own.modulus->empty() : !own.ec_params || own.ec_params->empty())
+            throw Unfinished(key.type == CKK_RSA ? "it has no CKA_MODULUS" : "it has no CKA_EC_PARAMS");
         return std::nullopt;
     }
 
@@ -304,6 +329,7 @@ private:
                          read_bool(c, h, CKA_DECRYPT, "CKA_DECRYPT")};
         });
         if (o.type != CKK_AES) throw KeychainError(ErrorCode::Unsupported, "it is not an AES key");
+        if (p.value_len.value_or(0) == 0) throw Unfinished("it has no length (CKA_VALUE_LEN)");
         if (p.value_len.value_or(0) != Key::kAesKeySize)
             throw KeychainError(ErrorCode::Unsupported, "it is not a 256-bit AES key (CKA_VALUE_LEN " +
                                                             std::to_string(p.value_len.value_or(0)) + ")");

@@ -26,12 +26,16 @@ struct TokenKeyEntry {
 struct TokenKeyScan {
     std::vector<TokenKeyEntry> keys;
     std::vector<std::string> problems;  // one per key skipped; the caller logs them
+    // Of those, keys that look half-written (no key type, an AES key without a length, a private
+    // key without its modulus or curve): a token being filled by another process shows them.
+    size_t unfinished = 0;
 };
 
 // Every private key whose public half can be found (CKA_PUBLIC_KEY_INFO; a CKO_PUBLIC_KEY or a
 // certificate with its CKA_ID; an RSA key's own modulus) and every AES-256 secret key that can
 // decrypt, among those `selectors` select (none: all). A key the daemon cannot use is skipped and
-// reported. Throws KeychainError when the token fails as a whole (gone, not answering).
+// reported; an object that vanishes while it is read is passed over. Throws KeychainError when the
+// token fails as a whole (gone, not answering).
 TokenKeyScan read_token_keys(const std::shared_ptr<TokenConnection>& conn, const std::vector<Pkcs11Uri>& selectors);
 
 // The id of a token's AES key when the token will not digest it (C_DigestKey): the first 16

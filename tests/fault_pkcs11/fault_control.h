@@ -43,7 +43,8 @@ public:
 
     const std::string& module() const { return module_; }  // the copy, an absolute path
     const std::string& control_path() const { return control_; }
-    // Arms a fault: none, device-removed, session-invalid, oversized, hang (fault_module.cpp).
+    // Arms a fault: none, device-removed, session-invalid, oversized, hang, half-written
+    // (fault_module.cpp).
     void arm(const std::string& word) const;
     std::string word() const;  // what the control file says now (session-invalid disarms itself)
     std::string log() const;   // the module's fault log so far

@@ -11,6 +11,10 @@
 //                     given; C_GetAttributeValue answers size queries with 1 GiB
 //     hang            C_Sign sleeps 30 s before forwarding (it stops sleeping early when the word
 //                     changes, so a test that disarms the fault does not wait the rest)
+//     half-written    secret keys show what SoftHSM2 shows of one caught while another process
+//                     was writing it: an empty CKA_LABEL and CKA_ID, and CKA_VALUE_LEN 0. As
+//                     SoftHSM2 does, the process keeps that view until it calls C_Initialize
+//                     again: the word counts when C_Initialize is called, not later
 //   KEYCHAIND_FAULT_LOG          optional: a file to which the module appends one line for each
 //                                injected fault ("<fault> <function>"), each user C_Login
 //                                ("login CKR_…"), each C_GetFunctionList ("loaded <path>") and its
@@ -27,6 +31,7 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -47,7 +52,8 @@ CK_FUNCTION_LIST* g_real = nullptr;
 CK_FUNCTION_LIST g_list{};
 std::mutex g_fire_mu;
 
-enum class Fault { None, DeviceRemoved, SessionInvalid, Oversized, Hang };
+enum class Fault { None, DeviceRemoved, SessionInvalid, Oversized, Hang, HalfWritten };
+std::atomic<bool> g_half_written_view{false};  // "half-written" was armed at the last C_Initialize
 
 const char* env_or_null(const char* name) {
     const char* v = std::getenv(name);
@@ -75,6 +81,7 @@ Fault current_fault() {
     if (w == "session-invalid") return Fault::SessionInvalid;
     if (w == "oversized") return Fault::Oversized;
     if (w == "hang") return Fault::Hang;
+    if (w == "half-written") return Fault::HalfWritten;
     return Fault::None;
 }
 
@@ -197,6 +204,7 @@ CK_RV shim_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR data, CK_ULONG data_len, CK_BYT
             break;
         }
         case Fault::None:
+        case Fault::HalfWritten:
             break;
     }
     return g_real->C_Sign(s, data, data_len, sig, sig_len);
@@ -247,8 +255,41 @@ CK_RV shim_FindObjectsFinal(CK_SESSION_HANDLE s) {
     return rv;
 }
 
+CK_RV shim_Initialize(CK_VOID_PTR args) {
+    if (g_real == nullptr) return CKR_CRYPTOKI_NOT_INITIALIZED;
+    const CK_RV rv = g_real->C_Initialize(args);
+    if (rv == CKR_OK) g_half_written_view = current_fault() == Fault::HalfWritten;
+    return rv;
+}
+
+bool is_secret_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj) {
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_ATTRIBUTE a{CKA_CLASS, &cls, sizeof cls};
+    return g_real->C_GetAttributeValue(s, obj, &a, 1) == CKR_OK && cls == CKO_SECRET_KEY;
+}
+
+// The label, id and length of a secret key as a half-written SoftHSM2 object has them.
+void show_half_written(CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+    bool changed = false;
+    for (CK_ULONG i = 0; i < count; ++i) {
+        CK_ATTRIBUTE& a = templ[i];
+        if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
+        if (a.type == CKA_LABEL || a.type == CKA_ID) {
+            a.ulValueLen = 0;
+            changed = true;
+        } else if (a.type == CKA_VALUE_LEN && a.pValue != nullptr && a.ulValueLen == sizeof(CK_ULONG)) {
+            const CK_ULONG zero = 0;
+            memcpy(a.pValue, &zero, sizeof zero);
+            changed = true;
+        }
+    }
+    static std::atomic<bool> logged{false};
+    if (changed && !logged.exchange(true)) log_line("half-written C_GetAttributeValue");
+}
+
 CK_RV shim_GetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
     const CK_RV rv = g_real->C_GetAttributeValue(s, obj, templ, count);
+    if (templ != nullptr && rv == CKR_OK && g_half_written_view && is_secret_key(s, obj)) show_half_written(templ, count);
     if (templ == nullptr || current_fault() != Fault::Oversized) return rv;
     if (rv != CKR_OK && rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_ATTRIBUTE_TYPE_INVALID) return rv;
     bool changed = false;
@@ -267,7 +308,7 @@ CK_RV shim_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list);
 void fill_list() {
     CK_FUNCTION_LIST& l = g_list;
     l.version = {2, 40};
-    l.C_Initialize = KC_FORWARD(C_Initialize);
+    l.C_Initialize = shim_Initialize;
     l.C_Finalize = KC_FORWARD(C_Finalize);
     l.C_GetInfo = shim_GetInfo;
     l.C_GetFunctionList = shim_GetFunctionList;

@@ -255,6 +255,14 @@ bool listed_absent(keychain::Client& c, const std::string& id) {
     return false;
 }
 
+// Runs pkcs11-tool on SoftHSM2 (the token's own module, not the daemon's); fails with its output.
+void pkcs11_tool(std::vector<std::string> args) {
+    args.insert(args.begin(), {"pkcs11-tool", "--module", kSoftHsmModule});
+    const auto r = run_command(args);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+}
+
 // A token reached through the fault module's trusted copy, with the right PIN in its pin_file.
 TokenConfig fault_config(const FaultModule& fault, const SoftToken& token) {
     TokenConfig c;
@@ -580,12 +588,6 @@ TEST_CASE("a token whose user PIN is set a while after it was initialized opens 
     token.delete_token();
     REQUIRE(wait_until(10s, [&] { return listed_absent(c, token.ec_key_id()); }));
 
-    auto pkcs11_tool = [&](std::vector<std::string> args) {
-        args.insert(args.begin(), {"pkcs11-tool", "--module", kSoftHsmModule});
-        const auto r = run_command(args);
-        INFO(r.output);
-        REQUIRE(r.exit_code == 0);
-    };
     pkcs11_tool({"--init-token", "--slot-index", "0", "--label", token.label(), "--so-pin", token.so_pin()});
     // Long enough for the daemon to see the token, wait its one look, and try to log in.
     const bool tried = wait_until(10s, [&] { return d.log().find("could not be opened") != std::string::npos; });
@@ -598,6 +600,60 @@ TEST_CASE("a token whose user PIN is set a while after it was initialized opens 
                 seconds_since(t_pin), cfg.poll_ms);
     REQUIRE(back);
     d.wait_for({token.ec_key_id(), token.rsa_key_id(), token.aes_key_id()}, 10000);
+}
+
+TEST_CASE("a key caught half-written has its token reopened, spaced out, until the key is whole; the other keys "
+          "serve meanwhile",
+          "[token][fault]") {
+    // SoftHSM2 keeps showing an object it caught half-written until it is initialized again; a
+    // busy writer can take seconds. The fault module keeps the AES key half-written, as SoftHSM2
+    // would show it, until the daemon initializes the module after the fault is disarmed.
+    SoftToken token;
+    FaultModule fault;
+    fault.arm("half-written");
+    TokenConfig cfg = fault_config(fault, token);
+    cfg.poll_ms = 100;
+    TokenDaemon d(token, cfg);
+    d.wait_for({token.ec_key_id(), token.rsa_key_id()});
+    auto c = d.client();
+    const auto t0 = Clock::now();
+    // More reopens than the three the daemon once gave a token (in about a second) before keeping
+    // what it had read for good.
+    const bool reopened = wait_until(15s, [&] { return count_occurrences(d.log(), "looks unfinished") >= 4; });
+    std::printf("half-written AES key: 4 reopens in %.2f s (poll_ms %d)\n", seconds_since(t0), cfg.poll_ms);
+    REQUIRE(reopened);
+    CHECK(fault.log().find("half-written C_GetAttributeValue") != std::string::npos);
+    CHECK(d.log().find("it has no length (CKA_VALUE_LEN)") != std::string::npos);
+    // Open between reopens: the whole keys serve.
+    CHECK(wait_until(5s, [&] { return sign_with_token_ec(c, token) == 0; }));
+    CHECK(error_code_of([&] { c.generate_data_key(SoftToken::kAesLabel); }) != 0);
+
+    fault.arm("none");
+    const auto t_whole = Clock::now();
+    d.wait_for({token.aes_key_id()}, 15000);
+    std::printf("half-written AES key: present %.2f s after it was whole\n", seconds_since(t_whole));
+    auto dk = c.generate_data_key(SoftToken::kAesLabel);
+    CHECK(to_vector(c.unwrap(dk.wrapped)) == to_vector(dk.key));
+    CHECK(sign_with_token_ec(c, token) == 0);
+}
+
+TEST_CASE("a whole key the daemon cannot use is logged once and does not have its token reopened", "[token]") {
+    SoftToken token;
+    pkcs11_tool({"--token-label", token.label(), "--login", "--pin", token.pin(), "--keygen", "--key-type", "AES:16",
+                 "--label", "aes-128", "--id", "0a80"});
+    TokenConfig cfg;
+    cfg.pin = token.pin();
+    cfg.poll_ms = 100;
+    TokenDaemon d(token, cfg);
+    d.wait_for({token.ec_key_id(), token.rsa_key_id(), token.aes_key_id()});
+    // Several looks within the settle time, each reading the token's keys again.
+    std::this_thread::sleep_for(1500ms);
+    const std::string log = d.log();
+    CHECK(count_occurrences(log, "\"aes-128\" (id 0a80) skipped: it is not a 256-bit AES key (CKA_VALUE_LEN 16)") == 1);
+    CHECK(count_occurrences(log, "looks unfinished") == 0);
+    CHECK(count_occurrences(log, "is open through module") == 1);
+    auto c = d.client();
+    CHECK(sign_with_token_ec(c, token) == 0);
 }
 
 TEST_CASE("fault module: a failing token answers TOKEN_ERROR and the daemon keeps serving", "[token][fault]") {
