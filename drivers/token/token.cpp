@@ -440,7 +440,7 @@ size_t Token::load_keys(ScanReport& report, bool only_new) {
     }
     // Objects deleted from the token since the last read. Not on a look while it settles: a token
     // being deleted shows its objects going before itself, and its keys are to answer that the
-    // token was removed; a key deleted alone answers so at its next use, or goes at DISCOVER.
+    // token was removed. A key deleted alone answers TOKEN_ERROR at its next use, and goes at DISCOVER.
     if (!only_new) {
         std::set<std::string> gone;
         for (const auto& l : before)
