@@ -151,6 +151,7 @@ public:
                         skip(describe(o), "it has no CKA_KEY_TYPE", true);
                         continue;
                     }
+                    if (cls == CKO_CERTIFICATE || cls == CKO_PUBLIC_KEY) note_if_half_written(o);
                     objects[cls].push_back(std::move(o));
                 } catch (const KeychainError& e) {
                     if (vanished(e)) continue;
@@ -161,10 +162,14 @@ public:
         }
         publics_ = std::move(objects[CKO_PUBLIC_KEY]);
         certificates_ = std::move(objects[CKO_CERTIFICATE]);
-        for (const ObjectInfo& o : objects[CKO_PRIVATE_KEY])
-            if (selected(o)) guarded(o, [&] { add_private_key(o); });
-        for (const ObjectInfo& o : objects[CKO_SECRET_KEY])
-            if (selected(o)) guarded(o, [&] { add_aes_key(o); });
+        for (const CK_OBJECT_CLASS cls : {CKO_PRIVATE_KEY, CKO_SECRET_KEY})
+            for (const ObjectInfo& o : objects[cls]) {
+                if (!selected(o)) {
+                    guarded(o, [&] { note_if_half_written(o); });
+                    continue;
+                }
+                guarded(o, [&] { cls == CKO_PRIVATE_KEY ? add_private_key(o) : add_aes_key(o); });
+            }
         return std::move(out_);
     }
 
@@ -214,6 +219,45 @@ private:
         }
     }
 
+    // An object caught half-written: SoftHSM2 shows one with no CKA_ID, no label and none of the
+    // value every finished one of its kind has. A public key or certificate so would leave its key
+    // without a public half or its chain; a key so may be one a selector picks by label or id
+    // once it is written. Either counts as unfinished, so the token is read again; nothing is
+    // added or skipped for it here (a key selected as it is goes through add_private_key or
+    // add_aes_key, which tell for themselves).
+    void note_if_half_written(const ObjectInfo& o) {
+        if (!o.id.empty() || !o.label.empty()) return;
+        CK_ATTRIBUTE_TYPE attr = 0;
+        size_t max = 0;
+        const char* name = "";
+        if (o.cls == CKO_CERTIFICATE) {
+            if (o.type != CKC_X_509) return;
+            attr = CKA_VALUE, max = kMaxCertificateBytes, name = "CKA_VALUE";
+        } else if (o.cls == CKO_SECRET_KEY) {
+            attr = CKA_VALUE_LEN, max = sizeof(CK_ULONG), name = "CKA_VALUE_LEN";
+        } else if (o.type == CKK_RSA) {
+            attr = CKA_MODULUS, max = kMaxModulusBytes, name = "CKA_MODULUS";
+        } else if (o.type == CKK_EC) {
+            attr = o.cls == CKO_PUBLIC_KEY ? CKA_EC_POINT : CKA_EC_PARAMS;
+            max = o.cls == CKO_PUBLIC_KEY ? kMaxEcPointBytes : kMaxEcParamsBytes;
+            name = o.cls == CKO_PUBLIC_KEY ? "CKA_EC_POINT" : "CKA_EC_PARAMS";
+        } else {
+            return;
+        }
+        const auto value = attrs<std::optional<Bytes>>(o.handle, [attr, max, name](const CallContext& c, CK_OBJECT_HANDLE h) {
+            return read_attribute(c, h, attr, max, name);
+        });
+        // A length of 0 is no length.
+        if (value && std::any_of(value->begin(), value->end(), [](uint8_t b) { return b != 0; })) return;
+        const char* what = o.cls == CKO_CERTIFICATE ? "certificate"
+                           : o.cls == CKO_PUBLIC_KEY ? "public key"
+                           : o.cls == CKO_PRIVATE_KEY ? "private key"
+                                                      : "secret key";
+        out_.problems.push_back(conn_->who() + ": a " + what + " with no CKA_ID and no label has no " + name +
+                                ": caught half-written");
+        ++out_.unfinished;
+    }
+
     template <class R>
     R attrs(CK_OBJECT_HANDLE h, std::function<R(const CallContext&, CK_OBJECT_HANDLE)> f) {
         return session_.run<R>([f, h](const CallContext& c) { return f(c, h); });
@@ -251,21 +295,25 @@ private:
                                          read_attribute(c, h, CKA_PUBLIC_EXPONENT, kMaxExponentBytes, "CKA_PUBLIC_EXPONENT")
                                              .value_or(Bytes{})};
                     });
+                    if (ne.first.empty()) throw Unfinished("its public key (same CKA_ID) has no CKA_MODULUS");
                     return public_key_from_rsa(ne.first, ne.second);
                 }
                 const auto pe = attrs<std::pair<Bytes, Bytes>>(p.handle, [](const CallContext& c, CK_OBJECT_HANDLE h) {
                     return std::pair{read_attribute(c, h, CKA_EC_PARAMS, kMaxEcParamsBytes, "CKA_EC_PARAMS").value_or(Bytes{}),
                                      read_attribute(c, h, CKA_EC_POINT, kMaxEcPointBytes, "CKA_EC_POINT").value_or(Bytes{})};
                 });
+                if (pe.second.empty()) throw Unfinished("its public key (same CKA_ID) has no CKA_EC_POINT");
                 return public_key_from_ec(pe.first.empty() && own.ec_params ? *own.ec_params : pe.first, pe.second);
             }
             if (const auto certs = certificates_for(key); !certs.empty())
                 return public_key_from_spki(crypto_backend().certificate_public_key(certs.front()));
         }
-        if (key.type == CKK_RSA && own.modulus && own.exponent) return public_key_from_rsa(*own.modulus, *own.exponent);
-        // Every finished RSA key has its modulus, every EC key its curve.
-        if (key.type == CKK_RSA ? !own.modulus || own.modulus->empty() : !own.ec_params || own.ec_params->empty())
+        // Every finished RSA key has its modulus, every EC key its curve: a half-written one (as
+        // SoftHSM2 shows it) has them empty. The public exponent is optional on a private key.
+        const auto present = [](const std::optional<Bytes>& v) { return v && !v->empty(); };
+        if (key.type == CKK_RSA ? !present(own.modulus) : !present(own.ec_params))
             throw Unfinished(key.type == CKK_RSA ? "it has no CKA_MODULUS" : "it has no CKA_EC_PARAMS");
+        if (key.type == CKK_RSA && present(own.exponent)) return public_key_from_rsa(*own.modulus, *own.exponent);
         return std::nullopt;
     }
 

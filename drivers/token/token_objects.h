@@ -25,9 +25,11 @@ struct TokenKeyEntry {
 
 struct TokenKeyScan {
     std::vector<TokenKeyEntry> keys;
-    std::vector<std::string> problems;  // one per key skipped; the caller logs them
-    // Of those, keys that look half-written (no key type, an AES key without a length, a private
-    // key without its modulus or curve): a token being filled by another process shows them.
+    std::vector<std::string> problems;  // one per key skipped or object half-written; the caller logs them
+    // Objects that look half-written, as a token being filled by another process shows them: keys
+    // skipped for it (no key type, an AES key without a length, an RSA key without its modulus, an
+    // EC key without its curve or its public key's point), and public keys and certificates with
+    // no CKA_ID, no label and no value.
     size_t unfinished = 0;
 };
 

@@ -11,8 +11,9 @@
 //                     given; C_GetAttributeValue answers size queries with 1 GiB
 //     hang            C_Sign sleeps 30 s before forwarding (it stops sleeping early when the word
 //                     changes, so a test that disarms the fault does not wait the rest)
-//     half-written    secret keys show what SoftHSM2 shows of one caught while another process
-//                     was writing it: an empty CKA_LABEL and CKA_ID, and CKA_VALUE_LEN 0. As
+//     half-written    secret keys and RSA keys show what SoftHSM2 shows of one caught while
+//                     another process was writing it: an empty CKA_LABEL and CKA_ID, CKA_VALUE_LEN
+//                     0, and an empty CKA_MODULUS, CKA_PUBLIC_EXPONENT and CKA_PUBLIC_KEY_INFO. As
 //                     SoftHSM2 does, the process keeps that view until it calls C_Initialize
 //                     again: the word counts when C_Initialize is called, not later
 //   KEYCHAIND_FAULT_LOG          optional: a file to which the module appends one line for each
@@ -262,19 +263,23 @@ CK_RV shim_Initialize(CK_VOID_PTR args) {
     return rv;
 }
 
-bool is_secret_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj) {
+// The objects "half-written" shows so: secret keys and both halves of RSA keys.
+bool shown_half_written(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj) {
     CK_OBJECT_CLASS cls = CKO_DATA;
-    CK_ATTRIBUTE a{CKA_CLASS, &cls, sizeof cls};
-    return g_real->C_GetAttributeValue(s, obj, &a, 1) == CKR_OK && cls == CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_VENDOR_DEFINED;
+    CK_ATTRIBUTE a[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &type, sizeof type}};
+    if (g_real->C_GetAttributeValue(s, obj, a, 2) != CKR_OK) return false;
+    return cls == CKO_SECRET_KEY || ((cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY) && type == CKK_RSA);
 }
 
-// The label, id and length of a secret key as a half-written SoftHSM2 object has them.
+// The attributes of a key as a half-written SoftHSM2 object has them.
 void show_half_written(CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
     bool changed = false;
     for (CK_ULONG i = 0; i < count; ++i) {
         CK_ATTRIBUTE& a = templ[i];
         if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
-        if (a.type == CKA_LABEL || a.type == CKA_ID) {
+        if (a.type == CKA_LABEL || a.type == CKA_ID || a.type == CKA_MODULUS || a.type == CKA_PUBLIC_EXPONENT ||
+            a.type == CKA_PUBLIC_KEY_INFO) {
             a.ulValueLen = 0;
             changed = true;
         } else if (a.type == CKA_VALUE_LEN && a.pValue != nullptr && a.ulValueLen == sizeof(CK_ULONG)) {
@@ -289,7 +294,7 @@ void show_half_written(CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
 
 CK_RV shim_GetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
     const CK_RV rv = g_real->C_GetAttributeValue(s, obj, templ, count);
-    if (templ != nullptr && rv == CKR_OK && g_half_written_view && is_secret_key(s, obj)) show_half_written(templ, count);
+    if (templ != nullptr && rv == CKR_OK && g_half_written_view && shown_half_written(s, obj)) show_half_written(templ, count);
     if (templ == nullptr || current_fault() != Fault::Oversized) return rv;
     if (rv != CKR_OK && rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_ATTRIBUTE_TYPE_INVALID) return rv;
     bool changed = false;

@@ -205,7 +205,7 @@ TEST_CASE("client: status, list_keys and get_public describe the keychain file's
     }
 }
 
-TEST_CASE("client: ECDSA and RSA signatures verify with mbedTLS; RSA-OAEP decrypts", "[integration]") {
+TEST_CASE("client: ECDSA and RSA signatures verify with mbedTLS, and RSA-OAEP decrypts", "[integration]") {
     const auto p256 = make_identity(KeyKind::EcP256);
     const auto rsa = make_identity(KeyKind::Rsa, 2048);
     nlohmann::json j = nlohmann::json::array();
@@ -372,7 +372,7 @@ TEST_CASE("client: envelope round trips with two KEKs from a keychain file", "[i
     }
 }
 
-TEST_CASE("client: PROVIDE gives the id the key implies; FORGET, LOCK and UNLOCK", "[integration]") {
+TEST_CASE("client: PROVIDE gives the id the key implies, then FORGET, LOCK and UNLOCK", "[integration]") {
     KeysDaemon d(two_keks_json());
     keychain::Client kc(d.socket());
 
@@ -502,7 +502,8 @@ TEST_CASE("client: wait returns when the key is there, when it comes, or times o
     }
 }
 
-TEST_CASE("client: set_timeout bounds a call to a daemon that does not answer; wait adds its own", "[integration]") {
+TEST_CASE("client: set_timeout bounds a call to a daemon that does not answer, and wait adds its own",
+          "[integration]") {
     KeysDaemon d(two_keks_json());
     keychain::Client kc(d.socket());
     REQUIRE(kc.status().key_count == 2);

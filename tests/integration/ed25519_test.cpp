@@ -74,7 +74,7 @@ std::string backend_of(const std::string& sock) {
 
 }  // namespace
 
-TEST_CASE("SIGN ed25519 over a message verifies against GET_PUBLIC's key; mismatched keys are refused",
+TEST_CASE("SIGN ed25519 over a message verifies against GET_PUBLIC's key, and mismatched keys are refused",
           "[integration][ed25519]") {
     const std::string ed_pem = new_ed25519_pem();
     const auto p256 = make_identity(KeyKind::EcP256);

@@ -238,7 +238,7 @@ TEST_CASE("policy: hostile labels come out escaped in the audit log", "[policy]"
     CHECK(d.daemon->log().find("\x1b[31m") == std::string::npos);
 }
 
-TEST_CASE("policy: a broken policy at reload keeps the old one; a good one takes over", "[policy]") {
+TEST_CASE("policy: a broken policy at reload keeps the old one, and a good one takes over", "[policy]") {
     const Keys keys;
     PolicyDaemon d(keys.json(), kPolicy);
     REQUIRE(d.ctl_as(kWeb, kWeb, {"public", "web-ec"}).exit_code == 0);

@@ -144,7 +144,7 @@ TEST_CASE("a connection-level error (request id 0) is reported and not retried")
     CHECK(!second_connection);
 }
 
-TEST_CASE("a daemon that does not answer in time gives KC_ERR_IO; the next call connects again") {
+TEST_CASE("a daemon that does not answer in time gives KC_ERR_IO, and the next call connects again") {
     FakeDaemon d({[](FakeConnection& conn) {
                       conn.read();
                       conn.expect_eof();

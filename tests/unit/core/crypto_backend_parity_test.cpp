@@ -85,7 +85,7 @@ std::string encrypted_key(const test::TestIdentity& id, Encrypted how) {
 
 }  // namespace
 
-TEST_CASE("crypto_backend() is the one KEYCHAIND_CRYPTO_BACKEND names; other names give none",
+TEST_CASE("crypto_backend() is the one KEYCHAIND_CRYPTO_BACKEND names, and other names give none",
           "[core][crypto]") {
     REQUIRE(&crypto_backend() == crypto_backend_named(KEYCHAIND_CRYPTO_BACKEND_NAME));
     REQUIRE(crypto_backend_named("mbedtls") != crypto_backend_named("openssl"));
@@ -102,7 +102,7 @@ TEST_CASE("each backend names its library and the library's major.minor version 
     REQUIRE(std::count(openssl.begin(), openssl.end(), '.') == 1);
 }
 
-TEST_CASE("a signature from either backend verifies with the other; PKCS#1 v1.5 ones are identical",
+TEST_CASE("a signature from either backend verifies with the other, and PKCS#1 v1.5 ones are identical",
           "[core][crypto]") {
     const CryptoBackend& mbed = backend_named("mbedtls");
     const CryptoBackend& ossl = backend_named("openssl");

@@ -156,7 +156,7 @@ TEST_CASE("a key as `openssl genpkey -algorithm ed25519` writes it signs what Op
     REQUIRE(EVP_DigestVerify(ctx.get(), sig.data(), sig.size(), message.data(), message.size()) == 1);
 }
 
-TEST_CASE("Ed25519 and the other algorithms refuse each other's keys; a long message is a bad request",
+TEST_CASE("Ed25519 and the other algorithms refuse each other's keys, and a long message is a bad request",
           "[core][crypto][ed25519]") {
     const CryptoBackend& openssl = backend_named("openssl");
     const auto ed = openssl.parse_private_key(pkcs8_of_seed(kRfc8032[1].seed));

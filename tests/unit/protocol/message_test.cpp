@@ -86,7 +86,7 @@ TEST_CASE("field tag 0 is refused", "[protocol][message]") {
             "field tag 0 is reserved");
 }
 
-TEST_CASE("zero-length fields and unknown tags decode; the server decides about them",
+TEST_CASE("zero-length fields and unknown tags decode, and the server decides about them",
           "[protocol][message]") {
     const auto b = body("00 05 00 00 00 00  ab cd 00 00 00 01  ff");
     const Message m = decode(b);

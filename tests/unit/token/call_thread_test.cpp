@@ -26,7 +26,7 @@ TEST_CASE("an exception in a call is thrown to its caller and the thread stays u
     REQUIRE(run_for_result<int>(t, [] { return 7; }, Clock::now() + 5s) == 7);
 }
 
-TEST_CASE("a call over its deadline leaves the thread stuck; it takes no more calls", "[token][call_thread]") {
+TEST_CASE("a call over its deadline leaves the thread stuck, and it takes no more calls", "[token][call_thread]") {
     auto release = std::make_shared<std::atomic<bool>>(false);
     auto after = std::make_shared<std::atomic<bool>>(false);
     CallThread t;

@@ -86,7 +86,7 @@ TEST_CASE("a module others could replace or change is refused, naming the path a
     }
 }
 
-TEST_CASE("a p11-kit registry name resolves to its module line; the system directory overrides",
+TEST_CASE("a p11-kit registry name resolves to its module line, and the system directory overrides",
           "[token][module_file]") {
     TempDir dir("keychaind-registry");
     make_dir(dir.file("package"), 0755);
